@@ -1,0 +1,468 @@
+"""The order: what the customer bought, where it ships from, what was paid, shipped and returned.
+
+Shipments and returns live inside the order aggregate: every rule that links them (capture what
+shipped, return no more than was delivered, refund no more than was captured) is then checked
+against one consistent state, in one stream an auditor can replay.
+
+Command methods check the rule and then call a private ``@event`` method that only applies the
+fact, so replaying old history never re-runs today's checks.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, NamedTuple
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import ForbiddenTransition, InvalidQuantity
+from domain.money import ZERO, has_valid_precision, to_currency
+from domain.sourcing import SourcingPlan
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "oms:order")
+
+SHIPMENT_PREFIX = "shp_"
+RETURN_PREFIX = "ret_"
+
+
+def order_id_for(channel: str, external_id: str) -> UUID:
+    """One order per (channel, external id): the id is derived, so a duplicate cannot be created."""
+    return uuid5(_NAMESPACE, f"{channel}\x1f{external_id}")
+
+
+def order_id_of(entity_id: str) -> UUID | None:
+    """The order a shipment or return id belongs to (``shp_<order hex>_<n>``), or None."""
+    for prefix in (SHIPMENT_PREFIX, RETURN_PREFIX):
+        if entity_id.startswith(prefix):
+            hex_part, _, number = entity_id[len(prefix):].partition("_")
+            if len(hex_part) == 32 and number.isdigit():
+                try:
+                    return UUID(hex=hex_part)
+                except ValueError:
+                    return None
+    return None
+
+
+class Release(NamedTuple):
+    """Units of one SKU that move at one location because of the order."""
+
+    location_id: str
+    sku: str
+    quantity: int
+
+
+class Order(Aggregate):
+    @staticmethod
+    def create_id(channel: str, external_id: str) -> UUID:
+        return order_id_for(channel, external_id)
+
+    @classmethod
+    def place(
+        cls,
+        *,
+        channel: str,
+        external_id: str,
+        currency: str,
+        customer: dict[str, Any],
+        shipping_address: dict[str, Any],
+        lines: list[dict[str, Any]],
+        shipping_price: Decimal,
+        payment: dict[str, Any],
+    ) -> Order:
+        if not lines:
+            raise InvalidQuantity("an order needs at least one line")
+        skus = [line["sku"] for line in lines]
+        if len(set(skus)) != len(skus):
+            raise InvalidQuantity("each SKU may appear on one line only")
+        for line in lines:
+            if line["quantity"] <= 0:
+                raise InvalidQuantity(f"quantity of {line['sku']} must be positive")
+            if line["unit_price"] < 0 or not has_valid_precision(line["unit_price"], currency):
+                raise InvalidQuantity(f"unit_price of {line['sku']} is not a valid {currency} amount")
+        if shipping_price < 0 or not has_valid_precision(shipping_price, currency):
+            raise InvalidQuantity(f"shipping_price is not a valid {currency} amount")
+        return cls(
+            channel=channel,
+            external_id=external_id,
+            currency=currency,
+            customer=dict(customer),
+            shipping_address=dict(shipping_address),
+            lines=[{"sku": l["sku"], "quantity": l["quantity"], "unit_price": l["unit_price"]} for l in lines],
+            shipping_price=shipping_price,
+            payment=dict(payment),
+        )
+
+    @event("OrderPlaced")
+    def __init__(
+        self,
+        channel: str,
+        external_id: str,
+        currency: str,
+        customer: dict[str, Any],
+        shipping_address: dict[str, Any],
+        lines: list[dict[str, Any]],
+        shipping_price: Decimal,
+        payment: dict[str, Any],
+    ) -> None:
+        self.channel = channel
+        self.external_id = external_id
+        self.currency = currency
+        self.customer = customer
+        self.shipping_address = shipping_address
+        self.lines = lines
+        self.shipping_price = shipping_price
+        self.payment = payment
+        self.payment_state = "pending"  # pending | authorized | declined | voided
+        self.authorization_id: str | None = None
+        self.captured = ZERO
+        self.refunded = ZERO
+        self.shipping_captured = False
+        self.shipments: dict[str, dict[str, Any]] = {}
+        self.returns: dict[str, dict[str, Any]] = {}
+        self.backordered: dict[str, int] = {}
+        self.cancelled = False
+        self.cancel_reason: str | None = None
+
+    # ----------------------------------------------------------------- derived state
+
+    @property
+    def subtotal(self) -> Decimal:
+        return to_currency(sum((l["unit_price"] * l["quantity"] for l in self.lines), ZERO), self.currency)
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.shipping_price
+
+    def unit_price(self, sku: str) -> Decimal:
+        for line in self.lines:
+            if line["sku"] == sku:
+                return line["unit_price"]
+        raise InvalidQuantity(f"{sku} is not on this order")
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        if self.payment_state == "declined":
+            return "on_hold"
+        if self.payment_state == "pending":
+            return "pending"
+        if self.backordered:
+            return "backordered"
+        live = self._live_shipments()
+        if live and all(s["status"] == "delivered" for s in live):
+            return "completed"
+        return "confirmed"
+
+    @property
+    def payment_status(self) -> str:
+        if self.payment_state in ("pending", "declined", "voided"):
+            return self.payment_state
+        if self.refunded > 0:
+            return "refunded" if self.refunded >= self.captured else "partially_refunded"
+        if self.captured > 0:
+            return "paid"
+        return "authorized"
+
+    @property
+    def fulfillment_status(self) -> str:
+        live = self._live_shipments()
+        shipped = [s for s in live if s["status"] in ("shipped", "delivered")]
+        delivered = [s for s in live if s["status"] == "delivered"]
+        complete = bool(live) and not self.backordered
+        if not shipped:
+            return "unfulfilled"
+        if delivered:
+            return "delivered" if complete and len(delivered) == len(live) else "partially_delivered"
+        return "shipped" if complete and len(shipped) == len(live) else "partially_shipped"
+
+    def _live_shipments(self) -> list[dict[str, Any]]:
+        return [s for s in self.shipments.values() if s["status"] != "cancelled"]
+
+    def shipment(self, shipment_id: str) -> dict[str, Any]:
+        try:
+            return self.shipments[shipment_id]
+        except KeyError:
+            raise KeyError(shipment_id) from None
+
+    def return_(self, return_id: str) -> dict[str, Any]:
+        try:
+            return self.returns[return_id]
+        except KeyError:
+            raise KeyError(return_id) from None
+
+    def reservations(self) -> list[Release]:
+        """Units this order still holds at locations (shipments not yet shipped or cancelled)."""
+        return [
+            Release(s["location_id"], sku, qty)
+            for s in self.shipments.values()
+            if s["status"] in ("ready", "picked", "packed")
+            for sku, qty in s["lines"].items()
+        ]
+
+    # ----------------------------------------------------------------- sourcing
+
+    def allocate(self, plan: SourcingPlan) -> None:
+        if self.shipments or self.cancelled:
+            raise ForbiddenTransition("the order has already been allocated")
+        shipments = [
+            {"id": f"{SHIPMENT_PREFIX}{self.id.hex}_{n}", "location_id": location_id, "lines": dict(lines)}
+            for n, (location_id, lines) in enumerate(plan.allocations, start=1)
+        ]
+        self._allocated(shipments=shipments, backordered=dict(plan.backordered))
+
+    @event("OrderAllocated")
+    def _allocated(self, shipments: list[dict[str, Any]], backordered: dict[str, int]) -> None:
+        for s in shipments:
+            self.shipments[s["id"]] = {
+                "id": s["id"], "location_id": s["location_id"], "lines": dict(s["lines"]), "status": "ready",
+                "carrier": None, "tracking_number": None, "tracking_url": None,
+                "shipped_at": None, "delivered_at": None,
+            }
+        self.backordered = dict(backordered)
+
+    # ----------------------------------------------------------------- payment
+
+    def authorize_payment(self, authorization_id: str, amount: Decimal) -> None:
+        self._require_payment_pending()
+        self._payment_authorized(authorization_id=authorization_id, amount=amount)
+
+    @event("PaymentAuthorized")
+    def _payment_authorized(self, authorization_id: str, amount: Decimal) -> None:
+        self.payment_state = "authorized"
+        self.authorization_id = authorization_id
+
+    def decline_payment(self, reason: str) -> list[Release]:
+        """Puts the order on hold; the caller gives the returned units back to stock."""
+        self._require_payment_pending()
+        releases = self.reservations()
+        self._payment_declined(reason=reason)
+        return releases
+
+    @event("PaymentDeclined")
+    def _payment_declined(self, reason: str) -> None:
+        self.payment_state = "declined"
+        self._cancel_open_shipments()
+
+    def _require_payment_pending(self) -> None:
+        if self.payment_state != "pending" or self.cancelled:
+            raise ForbiddenTransition(f"payment is {self.payment_status}, not pending")
+
+    def capture_due(self) -> list[tuple[str, Decimal]]:
+        """(shipment id, amount) for every shipped shipment whose payment is not captured yet."""
+        if self.payment_state != "authorized":
+            return []
+        due = []
+        shipping_pending = not self.shipping_captured
+        for s in self.shipments.values():
+            if s["status"] in ("shipped", "delivered") and not s.get("captured"):
+                amount = sum((self.unit_price(sku) * qty for sku, qty in s["lines"].items()), ZERO)
+                if shipping_pending:
+                    amount += self.shipping_price
+                    shipping_pending = False
+                due.append((s["id"], to_currency(amount, self.currency)))
+        return due
+
+    def record_capture(self, shipment_id: str, amount: Decimal, capture_id: str) -> None:
+        shipment = self.shipment(shipment_id)
+        if shipment.get("captured"):
+            raise ForbiddenTransition(f"payment for shipment {shipment_id} is already captured")
+        if shipment["status"] not in ("shipped", "delivered"):
+            raise ForbiddenTransition(f"shipment {shipment_id} has not shipped; nothing to capture")
+        if self.payment_state != "authorized":
+            raise ForbiddenTransition(f"payment is {self.payment_status}; cannot capture")
+        if self.captured + amount > self.total:
+            raise ForbiddenTransition("cannot capture more than the order total")
+        self._payment_captured(shipment_id=shipment_id, amount=amount, capture_id=capture_id)
+
+    @event("PaymentCaptured")
+    def _payment_captured(self, shipment_id: str, amount: Decimal, capture_id: str) -> None:
+        shipment = self.shipments[shipment_id]
+        shipment["captured"] = True
+        if not self.shipping_captured and self.shipping_price:
+            self.shipping_captured = True
+        self.captured += amount
+
+    def void_due(self) -> bool:
+        return self.cancelled and self.payment_state == "authorized" and self.captured == 0
+
+    def void_payment(self, reason: str) -> None:
+        if not self.void_due():
+            raise ForbiddenTransition(f"payment is {self.payment_status}; nothing to void")
+        self._payment_voided(reason=reason)
+
+    @event("PaymentVoided")
+    def _payment_voided(self, reason: str) -> None:
+        self.payment_state = "voided"
+
+    def refund_due(self) -> list[tuple[str, Decimal]]:
+        return [(r["id"], r["refund_amount"]) for r in self.returns.values()
+                if r["status"] == "received" and r["refund_amount"] > 0]
+
+    def record_refund(self, return_id: str, amount: Decimal, refund_id: str) -> None:
+        ret = self.return_(return_id)
+        if ret["status"] != "received":
+            raise ForbiddenTransition(f"return {return_id} has nothing left to refund")
+        if amount > self.captured - self.refunded:
+            raise ForbiddenTransition(
+                f"cannot refund {amount} {self.currency}: only {self.captured - self.refunded} captured and not refunded"
+            )
+        self._payment_refunded(return_id=return_id, amount=amount, refund_id=refund_id)
+
+    @event("PaymentRefunded")
+    def _payment_refunded(self, return_id: str, amount: Decimal, refund_id: str) -> None:
+        self.returns[return_id].update(status="refunded", refunded=True)
+        self.refunded += amount
+
+    # ----------------------------------------------------------------- fulfilment
+
+    def pick(self, shipment_id: str) -> None:
+        self._require_shipment_step(shipment_id, "ready", "pick")
+        self._shipment_picked(shipment_id=shipment_id)
+
+    @event("ShipmentPicked")
+    def _shipment_picked(self, shipment_id: str) -> None:
+        self.shipments[shipment_id]["status"] = "picked"
+
+    def pack(self, shipment_id: str) -> None:
+        self._require_shipment_step(shipment_id, "picked", "pack")
+        self._shipment_packed(shipment_id=shipment_id)
+
+    @event("ShipmentPacked")
+    def _shipment_packed(self, shipment_id: str) -> None:
+        self.shipments[shipment_id]["status"] = "packed"
+
+    def ship(self, shipment_id: str, carrier: str, tracking_number: str, tracking_url: str | None) -> list[Release]:
+        """Returns the units that leave the location, for the stock ledger to commit."""
+        self._require_shipment_step(shipment_id, "packed", "ship")
+        shipment = self.shipments[shipment_id]
+        leaving = [Release(shipment["location_id"], sku, qty) for sku, qty in shipment["lines"].items()]
+        self._shipment_shipped(
+            shipment_id=shipment_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url
+        )
+        return leaving
+
+    @event("ShipmentShipped")
+    def _shipment_shipped(self, shipment_id: str, carrier: str, tracking_number: str, tracking_url: str | None) -> None:
+        shipment = self.shipments[shipment_id]
+        shipment.update(status="shipped", carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url)
+
+    def deliver(self, shipment_id: str, delivered_at: Any) -> None:
+        self._require_shipment_step(shipment_id, "shipped", "deliver")
+        self._shipment_delivered(shipment_id=shipment_id, delivered_at=delivered_at)
+
+    @event("ShipmentDelivered")
+    def _shipment_delivered(self, shipment_id: str, delivered_at: Any) -> None:
+        self.shipments[shipment_id].update(status="delivered", delivered_at=delivered_at)
+
+    def _require_shipment_step(self, shipment_id: str, required: str, action: str) -> None:
+        shipment = self.shipment(shipment_id)
+        if self.cancelled:
+            raise ForbiddenTransition(f"cannot {action}: the order is cancelled")
+        if action != "deliver" and self.payment_state != "authorized":
+            raise ForbiddenTransition(f"cannot {action}: payment is {self.payment_status}")
+        if shipment["status"] != required:
+            raise ForbiddenTransition(
+                f"cannot {action} shipment {shipment_id}: it is {shipment['status']}, not {required}"
+            )
+
+    # ----------------------------------------------------------------- cancellation
+
+    def cancel(self, reason: str) -> list[Release]:
+        """Cancels until something has shipped; returns the reservations to release."""
+        if self.cancelled:
+            raise ForbiddenTransition("the order is already cancelled")
+        if any(s["status"] in ("shipped", "delivered") for s in self.shipments.values()):
+            raise ForbiddenTransition("cannot cancel: part of the order has shipped")
+        releases = self.reservations()
+        self._cancelled(reason=reason)
+        return releases
+
+    @event("OrderCancelled")
+    def _cancelled(self, reason: str) -> None:
+        self.cancelled = True
+        self.cancel_reason = reason
+        self.backordered = {}
+        self._cancel_open_shipments()
+
+    def _cancel_open_shipments(self) -> None:
+        for s in self.shipments.values():
+            if s["status"] in ("ready", "picked", "packed"):
+                s["status"] = "cancelled"
+
+    # ----------------------------------------------------------------- returns
+
+    def returnable(self) -> dict[str, int]:
+        """Units per SKU delivered and not yet claimed by a return."""
+        units: dict[str, int] = {}
+        for s in self.shipments.values():
+            if s["status"] == "delivered":
+                for sku, qty in s["lines"].items():
+                    units[sku] = units.get(sku, 0) + qty
+        for r in self.returns.values():
+            for line in r["lines"]:
+                units[line["sku"]] = units.get(line["sku"], 0) - line["quantity"]
+        return units
+
+    def request_return(self, lines: list[dict[str, Any]]) -> str:
+        if not lines:
+            raise InvalidQuantity("a return needs at least one line")
+        returnable = self.returnable()
+        wanted: dict[str, int] = {}
+        for line in lines:
+            if line["quantity"] <= 0:
+                raise InvalidQuantity(f"quantity of {line['sku']} must be positive")
+            wanted[line["sku"]] = wanted.get(line["sku"], 0) + line["quantity"]
+        for sku, qty in wanted.items():
+            if qty > returnable.get(sku, 0):
+                raise ForbiddenTransition(
+                    f"cannot return {qty} x {sku}: {max(returnable.get(sku, 0), 0)} delivered and not yet returned"
+                )
+        return_id = f"{RETURN_PREFIX}{self.id.hex}_{len(self.returns) + 1}"
+        self._return_requested(
+            return_id=return_id,
+            lines=[{"sku": l["sku"], "quantity": l["quantity"], "reason": l.get("reason")} for l in lines],
+        )
+        return return_id
+
+    @event("ReturnRequested")
+    def _return_requested(self, return_id: str, lines: list[dict[str, Any]]) -> None:
+        self.returns[return_id] = {
+            "id": return_id, "status": "requested", "lines": lines, "received": [],
+            "location_id": None, "refund_amount": ZERO,
+        }
+
+    def receive_return(self, return_id: str, location_id: str, lines: list[dict[str, Any]]) -> list[Release]:
+        """Records what came back; returns the resellable units to put back on hand."""
+        ret = self.return_(return_id)
+        if ret["status"] != "requested":
+            raise ForbiddenTransition(f"return {return_id} is {ret['status']}, not requested")
+        if not lines:
+            raise InvalidQuantity("a receipt needs at least one line")
+        expected: dict[str, int] = {}
+        for line in ret["lines"]:
+            expected[line["sku"]] = expected.get(line["sku"], 0) + line["quantity"]
+        received: dict[str, int] = {}
+        for line in lines:
+            if line["quantity"] <= 0:
+                raise InvalidQuantity(f"quantity of {line['sku']} must be positive")
+            received[line["sku"]] = received.get(line["sku"], 0) + line["quantity"]
+        for sku, qty in received.items():
+            if qty > expected.get(sku, 0):
+                raise ForbiddenTransition(f"return {return_id} expects {expected.get(sku, 0)} x {sku}, got {qty}")
+        refund = to_currency(sum((self.unit_price(sku) * qty for sku, qty in received.items()), ZERO), self.currency)
+        self._return_received(
+            return_id=return_id,
+            location_id=location_id,
+            lines=[{"sku": l["sku"], "quantity": l["quantity"], "condition": l["condition"]} for l in lines],
+            refund_amount=refund,
+        )
+        return [Release(location_id, l["sku"], l["quantity"]) for l in lines if l["condition"] == "resellable"]
+
+    @event("ReturnReceived")
+    def _return_received(
+        self, return_id: str, location_id: str, lines: list[dict[str, Any]], refund_amount: Decimal
+    ) -> None:
+        self.returns[return_id].update(
+            status="received", location_id=location_id, received=lines, refund_amount=refund_amount
+        )
