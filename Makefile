@@ -1,0 +1,38 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test bench lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.lock
+	# compat mode puts the project root on sys.path, so packages added after install
+	# (domain/, api/, ...) are importable by the `oms` console script too.
+	$(BIN)/python -m pip install --no-deps --config-settings editable_mode=compat -e .
+	touch $(STAMP)
+
+run: venv
+	$(BIN)/oms serve
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python -m bench
+
+# Regenerate the fully pinned lock file (all transitive deps, incl. the test extra).
+# Uses pip-tools from the project venv if present, else from PATH.
+lock:
+	@if [ -x $(BIN)/pip-compile ]; then PIPCOMPILE=$(BIN)/pip-compile; \
+	elif command -v pip-compile >/dev/null 2>&1; then PIPCOMPILE=pip-compile; \
+	else $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install pip-tools && PIPCOMPILE=$(BIN)/pip-compile; fi; \
+	$$PIPCOMPILE --quiet --extra test --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

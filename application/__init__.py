@@ -1,0 +1,1 @@
+"""Use cases of the OMS: command handlers, the event-sourced application, policies and ports."""

@@ -1,0 +1,37 @@
+"""Who asked for a change, and why: recorded with every event for auditors."""
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import uuid4
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    actor_id: str
+    actor_name: str
+    command: str
+    request_id: str = field(default_factory=lambda: uuid4().hex)
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def for_command(self, command: str) -> CommandContext:
+        """The same actor and request, causing another command (e.g. a policy's follow-up)."""
+        return CommandContext(self.actor_id, self.actor_name, command, self.request_id, datetime.now(UTC))
+
+    def as_metadata(self) -> dict[str, str]:
+        return {
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "request_id": self.request_id,
+            "command": self.command,
+        }
+
+
+SYSTEM = CommandContext(actor_id="system", actor_name="system", command="system")
+
+current_context: ContextVar[CommandContext] = ContextVar("current_context", default=SYSTEM)
+
+
+def system_context(command: str, request_id: str | None = None) -> CommandContext:
+    return CommandContext("system", "system", command, request_id or uuid4().hex)

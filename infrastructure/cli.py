@@ -1,0 +1,129 @@
+"""``oms`` command line: serve the API and administer API keys / projections.
+
+All real work lives in :mod:`infrastructure.bootstrap`, imported lazily so that
+``oms --help`` stays fast and never touches the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from infrastructure.settings import Settings, get_settings
+
+ROLES = ("admin", "integrator", "auditor", "analyst")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    bootstrap.serve(settings)
+    return 0
+
+
+def _api_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    store = bootstrap.api_key_store(settings)
+    key, secret = store.create(args.name, args.role)
+    print(f"id:     {key.id}")
+    print(f"name:   {key.name}")
+    print(f"role:   {key.role}")
+    print(f"secret: {secret}")
+    print("Store the secret now; it cannot be shown again.", file=sys.stderr)
+    return 0
+
+
+def _api_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    store = bootstrap.api_key_store(settings)
+    keys = store.list()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": str(k.id),
+                        "name": k.name,
+                        "role": str(k.role),
+                        "created_at": k.created_at.isoformat(),
+                        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                    }
+                    for k in keys
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print(f"{'ID':36}  {'ROLE':10}  {'STATUS':7}  {'CREATED':25}  NAME")
+    for k in keys:
+        status = "revoked" if k.revoked_at else "active"
+        print(f"{k.id!s:36}  {k.role!s:10}  {status:7}  {k.created_at.isoformat(timespec='seconds'):25}  {k.name}")
+    return 0
+
+
+def _api_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    store = bootstrap.api_key_store(settings)
+    if store.revoke(args.id):
+        print(f"revoked {args.id}")
+        return 0
+    print(f"no such API key: {args.id}", file=sys.stderr)
+    return 1
+
+
+def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    counts = bootstrap.rebuild_projections(settings)
+    for name, count in sorted(counts.items()):
+        print(f"{name}: {count}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oms", description="Order Management System")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default=None, help="bind address (default: OMS_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: OMS_PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (default: OMS_WORKERS or 1)")
+    serve.set_defaults(handler=_serve)
+
+    keys = sub.add_parser("api-keys", help="manage API keys").add_subparsers(
+        dest="api_keys_command", required=True, metavar="ACTION"
+    )
+    create = keys.add_parser("create", help="create a key and print its secret (shown once)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", required=True)
+    create.set_defaults(handler=_api_keys_create)
+    list_ = keys.add_parser("list", help="list keys (never shows secrets)")
+    list_.add_argument("--json", action="store_true", help="output JSON")
+    list_.set_defaults(handler=_api_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    revoke.set_defaults(handler=_api_keys_revoke)
+
+    projections = sub.add_parser("projections", help="manage read models").add_subparsers(
+        dest="projections_command", required=True, metavar="ACTION"
+    )
+    rebuild = projections.add_parser("rebuild", help="drop and rebuild all projections from the event store")
+    rebuild.set_defaults(handler=_projections_rebuild)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args, get_settings()) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Database URL resolution, eventsourcing environment mapping and connection pools."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from psycopg.conninfo import conninfo_to_dict
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+    from infrastructure.settings import Settings
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``settings.database_url`` if configured, else the URL of the embedded server."""
+    if settings.database_url:
+        return settings.database_url
+    from infrastructure.embedded_postgres import ensure_embedded_postgres
+
+    return ensure_embedded_postgres(settings.data_dir)
+
+
+def eventsourcing_env(
+    url: str,
+    *,
+    schema: str = "",
+    pool_size: int = 5,
+    max_overflow: int = 10,
+) -> dict[str, str]:
+    """Map a ``postgresql://`` URL to the eventsourcing library's ``POSTGRES_*`` environment.
+
+    Query parameters are honoured (``?host=/run/postgresql`` for unix sockets,
+    ``?port=``, ``?user=`` ...).  ``POSTGRES_ENABLE_DB_FUNCTIONS`` is never set.
+    """
+    params = conninfo_to_dict(url)
+    dbname = params.get("dbname")
+    if not dbname:
+        raise ValueError("database URL must name a database")
+    host = str(params.get("host") or "localhost")
+    if "," in host:
+        raise ValueError("multi-host database URLs are not supported")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(dbname),
+        "POSTGRES_HOST": host,
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+    }
+    if "connect_timeout" in params:
+        env["POSTGRES_CONNECT_TIMEOUT"] = str(params["connect_timeout"])
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema
+    return env
+
+
+def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+    """Open a psycopg connection pool for read models and queries.
+
+    Connections use autocommit off (use ``with conn.transaction()`` / the pool's
+    context manager, which commits on success) and the server's default
+    ``synchronous_commit`` (on).
+    """
+    from psycopg_pool import ConnectionPool
+
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"autocommit": False},
+        open=False,
+        name="oms-read",
+    )
+    pool.open(wait=True, timeout=30.0)
+    return pool

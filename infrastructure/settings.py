@@ -1,0 +1,32 @@
+"""Runtime configuration, read from environment variables prefixed with ``OMS_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
+
+    # postgresql:// URL; when unset an embedded server is started under data_dir.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Bootstrap admin API key (made a valid admin key at startup when set).
+    admin_key: SecretStr | None = None
+    data_dir: Path = Path(".oms")
+    workers: int = 1
+    log_level: str = "info"
+    # Seconds a request may wait for projections to catch up with its own writes.
+    read_your_writes_timeout: float = 2.0
+    pool_size: int = 10
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()
