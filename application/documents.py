@@ -1,0 +1,90 @@
+"""The order as integrators and auditors see it: one JSON shape for the command responses,
+the read model (``projections.orders`` stores exactly this) and the as-of view."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from domain.location import Location
+from domain.money import to_currency
+from domain.order import Order
+from domain.stock import StockItem
+
+
+def _money(amount: Decimal, currency: str, order.currency) -> str:
+    return str(to_currency(amount, currency))
+
+
+def order_document(order: Order) -> dict[str, Any]:
+    return {
+        "id": str(order.id),
+        "channel": order.channel,
+        "external_id": order.external_id,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "fulfillment_status": order.fulfillment_status,
+        "currency": order.currency,
+        "customer": order.customer,
+        "shipping_address": order.shipping_address,
+        "lines": [
+            {"sku": l["sku"], "quantity": l["quantity"], "unit_price": _money(l["unit_price"], order.currency),
+             "backordered": order.backordered.get(l["sku"], 0)}
+            for l in order.lines
+        ],
+        "totals": {
+            "subtotal": _money(order.subtotal, order.currency),
+            "shipping": _money(order.shipping_price, order.currency),
+            "total": _money(order.total, order.currency),
+            "captured": _money(order.captured, order.currency),
+            "refunded": _money(order.refunded, order.currency),
+        },
+        "payment": {"provider": order.payment.get("provider"), "reference": order.payment.get("reference")},
+        "shipments": [
+            {
+                "id": s["id"],
+                "location_id": s["location_id"],
+                "status": s["status"],
+                "lines": [{"sku": sku, "quantity": qty} for sku, qty in s["lines"].items()],
+                "carrier": s["carrier"],
+                "tracking_number": s["tracking_number"],
+                "tracking_url": s["tracking_url"],
+                "delivered_at": s["delivered_at"].isoformat() if s.get("delivered_at") else None,
+            }
+            for s in order.shipments.values()
+        ],
+        "returns": [
+            {
+                "id": r["id"],
+                "status": r["status"],
+                "lines": [dict(l) for l in r["lines"]],
+                "received": [dict(l) for l in r["received"]],
+                "location_id": r["location_id"],
+                "refund_amount": _money(r["refund_amount"], order.currency),
+            }
+            for r in order.returns.values()
+        ],
+        "cancel_reason": order.cancel_reason,
+        "version": order.version,
+        "created_at": order.created_on.isoformat(),
+        "updated_at": order.modified_on.isoformat(),
+    }
+
+
+def location_document(location: Location) -> dict[str, Any]:
+    return {
+        "location_id": location.location_id,
+        "name": location.name,
+        "kind": location.kind,
+        "latitude": location.latitude,
+        "longitude": location.longitude,
+    }
+
+
+def stock_document(item: StockItem) -> dict[str, Any]:
+    return {
+        "location_id": item.location_id,
+        "sku": item.sku,
+        "on_hand": item.on_hand,
+        "reserved": item.reserved,
+        "available": item.available,
+    }

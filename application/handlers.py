@@ -1,0 +1,225 @@
+"""Command handlers: load, decide, save. Each runs inside the group-commit writer, which saves
+every aggregate the handler changed, with all their events, in one transaction."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from application import commands
+from application.errors import IdempotencyKeyReused, NotFound
+from application.idempotency import IdempotencyKey, idempotency_key_id
+from application.ports import Label, PaymentResult
+from application.unit_of_work import UnitOfWork
+from domain.geo import great_circle_km
+from domain.location import Location
+from domain.order import Order, Release, order_id_for, order_id_of
+from domain.sourcing import Candidate, plan_sourcing
+from domain.stock import StockItem, stock_item_id
+
+# ---------------------------------------------------------------- locations and stock
+
+
+def register_location(uow: UnitOfWork, cmd: commands.RegisterLocation) -> tuple[Location, bool]:
+    """Returns the location and whether it was created (rather than updated)."""
+    location_id = Location.create_id(cmd.location_id)
+    if uow.is_new(location_id):
+        return uow.add(Location(cmd.location_id, cmd.name, cmd.kind, cmd.latitude, cmd.longitude)), True
+    location = uow.get(location_id)
+    location.update(cmd.name, cmd.kind, cmd.latitude, cmd.longitude)
+    return location, False
+
+
+def receive_stock(uow: UnitOfWork, cmd: commands.ReceiveStock) -> StockItem:
+    item = _stock_item_for_update(uow, cmd.sku, cmd.location_id)
+    item.receive(cmd.quantity)
+    return item
+
+
+def adjust_stock(uow: UnitOfWork, cmd: commands.AdjustStock) -> StockItem:
+    item = _stock_item_for_update(uow, cmd.sku, cmd.location_id)
+    item.adjust(cmd.quantity_delta, cmd.reason)
+    return item
+
+
+def _stock_item_for_update(uow: UnitOfWork, sku: str, location_id: str) -> StockItem:
+    _require_location(uow, location_id)
+    item_id = stock_item_id(sku, location_id)
+    if uow.is_new(item_id):
+        return uow.add(StockItem(sku, location_id))
+    return uow.get(item_id)
+
+
+def _require_location(uow: UnitOfWork, location_id: str) -> Location:
+    location = uow.read(Location.create_id(location_id))
+    if location is None:
+        raise NotFound("location", location_id)
+    return location
+
+
+# ---------------------------------------------------------------- orders
+
+
+def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder,
+                location_ids: Callable[[], set[UUID]]) -> tuple[Order, bool]:
+    """Places, sources and reserves in one decision. Returns (order, created)."""
+    key_id = None
+    if cmd.idempotency_key is not None:
+        key_id = idempotency_key_id(cmd.key_owner or "", cmd.idempotency_key)
+        if not uow.is_new(key_id):
+            used: IdempotencyKey = uow.read(key_id)
+            if used.fingerprint != cmd.request_fingerprint:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {cmd.idempotency_key!r} was already used with a different request body")
+            return uow.read(used.order_id), False
+
+    order_id = order_id_for(cmd.channel, cmd.external_id)
+    if not uow.is_new(order_id):
+        return uow.read(order_id), False
+
+    order = uow.add(Order.place(
+        channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency, customer=cmd.customer,
+        shipping_address=cmd.shipping_address, lines=cmd.lines, shipping_price=cmd.shipping_price,
+        payment=cmd.payment,
+    ))
+    demand = {line["sku"]: line["quantity"] for line in cmd.lines}
+    plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, location_ids()))
+    for location_id, lines in plan.allocations:
+        for sku, quantity in lines.items():
+            uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
+    order.allocate(plan)
+    if key_id is not None:
+        uow.add(IdempotencyKey(cmd.key_owner or "", cmd.idempotency_key, cmd.request_fingerprint or "", order.id))
+    return order, True
+
+
+def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, location_ids: set[UUID]) -> list[Candidate]:
+    latitude, longitude = address["latitude"], address["longitude"]
+    candidates = []
+    for location_aggregate_id in location_ids:
+        location: Location | None = uow.read(location_aggregate_id)
+        if location is None:
+            continue
+        available = {}
+        for sku in demand:
+            item = uow.read(stock_item_id(sku, location.location_id))
+            if item is not None and item.available > 0:
+                available[sku] = item.available
+        if available:
+            distance = great_circle_km(latitude, longitude, location.latitude, location.longitude)
+            candidates.append(Candidate(location.location_id, distance, available))
+    return candidates
+
+
+def cancel_order(uow: UnitOfWork, cmd: commands.CancelOrder) -> Order:
+    order = _order_for_update(uow, cmd.order_id)
+    _release(uow, order.id, order.cancel(cmd.reason))
+    return order
+
+
+def _release(uow: UnitOfWork, order_id: UUID, releases: list[Release]) -> None:
+    for r in releases:
+        uow.get(stock_item_id(r.sku, r.location_id)).release(order_id, r.quantity)
+
+
+def _order_for_update(uow: UnitOfWork, order_id: str | UUID) -> Order:
+    try:
+        aggregate_id = order_id if isinstance(order_id, UUID) else UUID(order_id)
+    except ValueError:
+        raise NotFound("order", order_id) from None
+    order = uow.get(aggregate_id)
+    if not isinstance(order, Order):
+        raise NotFound("order", order_id)
+    return order
+
+
+def _order_of(uow: UnitOfWork, entity_id: str, kind: str) -> Order:
+    order_id = order_id_of(entity_id)
+    order = uow.get(order_id) if order_id is not None else None
+    if not isinstance(order, Order):
+        raise NotFound(kind, entity_id)
+    entities = order.shipments if kind == "shipment" else order.returns
+    if entity_id not in entities:
+        raise NotFound(kind, entity_id)
+    return order
+
+
+# ---------------------------------------------------------------- payment results
+
+
+def record_authorization(uow: UnitOfWork, order_id: UUID, result: PaymentResult) -> Order:
+    """Idempotent: a result for an order whose payment is no longer pending changes nothing."""
+    order = _order_for_update(uow, order_id)
+    if order.payment_state != "pending" or order.cancelled:
+        return order
+    if result.approved:
+        order.authorize_payment(result.transaction_id or "", order.total)
+    else:
+        _release(uow, order.id, order.decline_payment(result.reason or "declined by the payment provider"))
+    return order
+
+
+def record_capture(uow: UnitOfWork, order_id: UUID, shipment_id: str, amount, capture_id: str) -> Order:
+    order = _order_for_update(uow, order_id)
+    if any(s == shipment_id for s, _ in order.capture_due()):
+        order.record_capture(shipment_id, amount, capture_id)
+    return order
+
+
+def record_void(uow: UnitOfWork, order_id: UUID, reason: str) -> Order:
+    order = _order_for_update(uow, order_id)
+    if order.void_due():
+        order.void_payment(reason)
+    return order
+
+
+def record_refund(uow: UnitOfWork, order_id: UUID, return_id: str, amount, refund_id: str) -> Order:
+    order = _order_for_update(uow, order_id)
+    if any(r == return_id for r, _ in order.refund_due()):
+        order.record_refund(return_id, amount, refund_id)
+    return order
+
+
+# ---------------------------------------------------------------- fulfilment
+
+
+def pick_shipment(uow: UnitOfWork, cmd: commands.PickShipment) -> Order:
+    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order.pick(cmd.shipment_id)
+    return order
+
+
+def pack_shipment(uow: UnitOfWork, cmd: commands.PackShipment) -> Order:
+    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order.pack(cmd.shipment_id)
+    return order
+
+
+def ship_shipment(uow: UnitOfWork, cmd: commands.ShipShipment, label: Label) -> Order:
+    order = _order_of(uow, cmd.shipment_id, "shipment")
+    leaving = order.ship(cmd.shipment_id, cmd.carrier, label.tracking_number, label.tracking_url)
+    for r in leaving:
+        uow.get(stock_item_id(r.sku, r.location_id)).commit(order.id, r.quantity)
+    return order
+
+
+def deliver_shipment(uow: UnitOfWork, cmd: commands.DeliverShipment) -> Order:
+    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order.deliver(cmd.shipment_id, cmd.delivered_at or datetime.now(UTC))
+    return order
+
+
+# ---------------------------------------------------------------- returns
+
+
+def request_return(uow: UnitOfWork, cmd: commands.RequestReturn) -> tuple[Order, str]:
+    order = _order_for_update(uow, cmd.order_id)
+    return order, order.request_return(cmd.lines)
+
+
+def receive_return(uow: UnitOfWork, cmd: commands.ReceiveReturn) -> Order:
+    order = _order_of(uow, cmd.return_id, "return")
+    _require_location(uow, cmd.location_id)
+    for r in order.receive_return(cmd.return_id, cmd.location_id, cmd.lines):
+        _stock_item_for_update(uow, r.sku, r.location_id).restock(cmd.return_id, r.quantity)
+    return order

@@ -1,0 +1,51 @@
+"""The outside world as the application needs it: small protocols, adapters plug in at bootstrap."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    approved: bool
+    transaction_id: str | None = None
+    reason: str | None = None
+
+
+class PaymentGateway(Protocol):
+    """A payment provider. Every call carries an idempotency key: a retried call with the same
+    key must not move money twice (real providers such as Stripe or Adyen honour such keys)."""
+
+    def authorize(self, reference: str, amount: Decimal, currency: str, *, idempotency_key: str) -> PaymentResult: ...
+
+    def capture(self, authorization_id: str, amount: Decimal, currency: str, *,
+                idempotency_key: str) -> PaymentResult: ...
+
+    def void(self, authorization_id: str, *, idempotency_key: str) -> PaymentResult: ...
+
+    def refund(self, authorization_id: str, amount: Decimal, currency: str, *,
+               idempotency_key: str) -> PaymentResult: ...
+
+
+class PaymentGatewayUnavailable(Exception):
+    """The provider could not be reached; the operation can be retried later."""
+
+
+@dataclass(frozen=True)
+class Label:
+    tracking_number: str
+    tracking_url: str
+
+
+class Carrier(Protocol):
+    """A carrier that issues tracking numbers (labels) for parcels."""
+
+    def create_label(self, shipment_id: str, *, carrier: str, from_location: str,
+                     to_postal_code: str | None, to_country: str | None) -> Label: ...
+
+    def tracking_url(self, carrier: str, tracking_number: str) -> str: ...
+
+
+class UnknownCarrier(Exception):
+    """No adapter serves the named carrier."""

@@ -1,0 +1,163 @@
+"""The use cases the API offers, each a few lines: prepare, let the writer decide and save,
+follow up (payments) where the use case moves money."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from application import commands, handlers
+from application.aggregate_cache import AggregateCache
+from application.context import CommandContext
+from application.documents import location_document, order_document, stock_document
+from application.errors import NotFound
+from application.event_store import OrderManagement
+from application.payments import PaymentSettlement
+from application.ports import Carrier, Label, PaymentGatewayUnavailable
+from application.writer import GroupCommitWriter
+from domain.errors import ForbiddenTransition
+from domain.location import Location
+from domain.order import Order, order_id_of
+
+
+@dataclass(frozen=True)
+class Outcome:
+    document: dict[str, Any]
+    # Notification id of the last event recorded (None when nothing was recorded).
+    position: int | None
+    created: bool = False
+
+
+class OrderService:
+    def __init__(self, app: OrderManagement, writer: GroupCommitWriter, cache: AggregateCache,
+                 settlement: PaymentSettlement, carrier: Carrier) -> None:
+        self.app = app
+        self.writer = writer
+        self.cache = cache
+        self.settlement = settlement
+        self.carrier = carrier
+
+    # ------------------------------------------------------------ locations and stock
+
+    def register_location(self, cmd: commands.RegisterLocation, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.register_location, cmd=cmd), ctx)
+        location, created = result.value
+        return Outcome(location_document(location), result.position, created)
+
+    def receive_stock(self, cmd: commands.ReceiveStock, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.receive_stock, cmd=cmd), ctx)
+        return Outcome(stock_document(result.value), result.position, True)
+
+    def adjust_stock(self, cmd: commands.AdjustStock, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.adjust_stock, cmd=cmd), ctx)
+        return Outcome(stock_document(result.value), result.position, True)
+
+    # ------------------------------------------------------------ orders
+
+    def place_order(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
+        """Records the order with its sourcing and reservations; payment follows by itself."""
+        result = self.writer.execute(
+            partial(handlers.place_order, cmd=cmd, location_ids=self.writer.location_ids), ctx)
+        order, created = result.value
+        return Outcome(order_document(order), result.position, created)
+
+    async def place_order_async(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
+        """The same as ``place_order`` without holding a thread while the batch commits."""
+        import asyncio
+
+        result = await asyncio.wrap_future(self.writer.submit(
+            partial(handlers.place_order, cmd=cmd, location_ids=self.writer.location_ids), ctx))
+        order, created = result.value
+        return Outcome(order_document(order), result.position, created)
+
+    def cancel_order(self, cmd: commands.CancelOrder, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.cancel_order, cmd=cmd), ctx)
+        return self._settled(result.value, result.position, ctx)
+
+    def request_return(self, cmd: commands.RequestReturn, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.request_return, cmd=cmd), ctx)
+        order, return_id = result.value
+        document = next(r for r in order_document(order)["returns"] if r["id"] == return_id)
+        return Outcome(document, result.position, True)
+
+    def receive_return(self, cmd: commands.ReceiveReturn, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.receive_return, cmd=cmd), ctx)
+        return self._settled(result.value, result.position, ctx)
+
+    # ------------------------------------------------------------ shipments
+
+    def pick(self, cmd: commands.PickShipment, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.pick_shipment, cmd=cmd), ctx)
+        return Outcome(order_document(result.value), result.position)
+
+    def pack(self, cmd: commands.PackShipment, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.pack_shipment, cmd=cmd), ctx)
+        return Outcome(order_document(result.value), result.position)
+
+    def ship(self, cmd: commands.ShipShipment, ctx: CommandContext) -> Outcome:
+        """Gets a label from the carrier (unless a tracking number is given), records the
+        shipment leaving, then captures payment for what shipped."""
+        order = self._committed_order_of(cmd.shipment_id, "shipment")
+        shipment = order.shipments[cmd.shipment_id]
+        if shipment["status"] != "packed":  # fail before asking the carrier for a label
+            raise ForbiddenTransition(
+                f"cannot ship shipment {cmd.shipment_id}: it is {shipment['status']}, not packed")
+        if cmd.tracking_number:
+            label = Label(cmd.tracking_number, self.carrier.tracking_url(cmd.carrier, cmd.tracking_number))
+        else:
+            address = order.shipping_address
+            label = self.carrier.create_label(
+                cmd.shipment_id, carrier=cmd.carrier, from_location=shipment["location_id"],
+                to_postal_code=address.get("postal_code"), to_country=address.get("country"))
+        result = self.writer.execute(partial(handlers.ship_shipment, cmd=cmd, label=label), ctx)
+        return self._settled(result.value, result.position, ctx)
+
+    def deliver(self, cmd: commands.DeliverShipment, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.deliver_shipment, cmd=cmd), ctx)
+        return Outcome(order_document(result.value), result.position)
+
+    # ------------------------------------------------------------ payments
+
+    def settle_payments(self, order_id: UUID, ctx: CommandContext) -> int | None:
+        return self.settlement.settle(order_id, ctx)
+
+    def _settled(self, order: Order, position: int | None, ctx: CommandContext) -> Outcome:
+        """Moves the money the command made due; if the provider is down the payment policy
+        retries, and the command itself stands."""
+        try:
+            settled_at = self.settlement.settle(order.id, ctx)
+        except PaymentGatewayUnavailable:
+            settled_at = None
+        if settled_at is not None:
+            position = settled_at
+            order = self.cache.get(order.id)
+        return Outcome(order_document(order), position)
+
+    # ------------------------------------------------------------ history
+
+    def order_as_of(self, order_id: UUID, at: datetime) -> dict[str, Any]:
+        """The order as it was at ``at``, replayed from the event store (not the read model)."""
+        order = None
+        for event in self.app.repository.event_store.get(order_id):
+            if event.timestamp > at:
+                break
+            order = event.mutate(order)
+        if order is None:
+            raise NotFound("order", f"{order_id} at {at.isoformat()}")
+        return order_document(order)
+
+    def _committed_order_of(self, entity_id: str, kind: str) -> Order:
+        order_id = order_id_of(entity_id)
+        order = self.cache.get(order_id) if order_id is not None else None
+        if not isinstance(order, Order) or (
+                entity_id not in (order.shipments if kind == "shipment" else order.returns)):
+            raise NotFound(kind, entity_id)
+        return order
+
+
+def location_documents(cache: AggregateCache, writer: GroupCommitWriter) -> list[dict[str, Any]]:
+    locations = [cache.get(i) for i in writer.location_ids()]
+    return sorted((location_document(l) for l in locations if isinstance(l, Location)),
+                  key=lambda d: d["location_id"])

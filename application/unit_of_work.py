@@ -1,0 +1,71 @@
+"""One command's view of the aggregates: reads are shared, writes go to private copies.
+
+A handler reads with ``read`` and changes aggregates it took with ``get`` or ``add``. The copies
+become visible to later commands of the same batch only if the handler succeeds, so a command
+that breaks a rule leaves no trace, even when it had already changed one aggregate of several.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from application.aggregate_cache import ABSENT, AggregateCache
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    def __init__(self, cache: AggregateCache, staged: dict[UUID, Any], assume_new_is_absent: bool) -> None:
+        self._cache = cache
+        self._staged = staged
+        self._changed: dict[UUID, Aggregate] = {}
+        self._assume_new_is_absent = assume_new_is_absent
+
+    def read(self, aggregate_id: UUID) -> Any:
+        """The latest state (this command's, this batch's, or committed), not to be changed."""
+        if aggregate_id in self._changed:
+            return self._changed[aggregate_id]
+        staged = self._staged.get(aggregate_id)
+        if staged is not None:
+            return None if staged is ABSENT else staged
+        return self._cache.get(aggregate_id)
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """A private copy to change, or None when the aggregate does not exist."""
+        if aggregate_id in self._changed:
+            return self._changed[aggregate_id]
+        current = self.read(aggregate_id)
+        if current is None:
+            return None
+        private = copy.deepcopy(current)
+        self._changed[aggregate_id] = private
+        return private
+
+    def is_new(self, aggregate_id: UUID) -> bool:
+        """True when no aggregate has this id.
+
+        A create needs no read of the event store: when the cache does not know the id, the
+        writer assumes it is new and lets the event store's unique key (id, version 1) be the
+        judge; on a conflict the batch is decided again with ``assume_new_is_absent`` off.
+        """
+        if aggregate_id in self._changed:
+            return False
+        staged = self._staged.get(aggregate_id)
+        if staged is not None:
+            return staged is ABSENT
+        cached = self._cache.cached(aggregate_id)
+        if cached is not None:
+            return cached is ABSENT
+        if self._assume_new_is_absent:
+            return True
+        return self._cache.get(aggregate_id) is None
+
+    def add(self, aggregate: A) -> A:
+        self._changed[aggregate.id] = aggregate
+        return aggregate
+
+    def changed(self) -> dict[UUID, Aggregate]:
+        return self._changed

@@ -1,0 +1,258 @@
+"""Group commit: many commands, one transaction, one table lock, one WAL flush.
+
+Commands are decided one after another in memory by a single writer thread, against cached
+aggregates and the not-yet-committed results of earlier commands in the same batch. All their
+events are then inserted in one call to the recorder's default insert path (exclusive table lock,
+so the feed's order is commit order) and every command is answered only after that commit.
+
+- A command that breaks its own rules fails alone: its changes were made on private copies.
+- Another writer process is detected twice over: before deciding, the feed's head is compared
+  with the last position this writer knows, and aggregates changed by others are evicted from
+  the cache; and every event carries its expected version, so an interleaved write makes the
+  insert fail on the event store's unique key, after which the batch is decided again.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from application.aggregate_cache import AggregateCache
+from application.context import CommandContext, current_context
+from application.event_store import OrderManagement
+from application.unit_of_work import UnitOfWork
+from domain.location import Location
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+Handler = Callable[[UnitOfWork], R]
+
+
+class ConcurrencyConflict(Exception):
+    """The command kept colliding with writes from elsewhere; it was not recorded."""
+
+
+class WriterUnavailable(Exception):
+    """The writer is stopped or the event store could not be written; nothing was recorded."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    value: Any
+    # Notification id of the command's last event: wait for it to read your own write.
+    position: int | None
+
+
+@dataclass
+class _Submission:
+    handler: Handler[Any]
+    context: CommandContext
+    future: Future[CommandResult]
+
+
+@dataclass
+class _Decided:
+    submission: _Submission
+    value: Any
+    stored: list[StoredEvent]
+
+
+class GroupCommitWriter:
+    def __init__(self, app: OrderManagement, cache: AggregateCache, *, max_batch: int = 500,
+                 max_attempts: int = 5) -> None:
+        self.app = app
+        self.cache = cache
+        self.max_batch = max_batch
+        self.max_attempts = max_attempts
+        self._queue: deque[_Submission] = deque()
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._position = 0
+        self._location_ids: set[UUID] | None = None
+        self.batches = 0
+        self.commands = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        self._position = self.app.recorder.max_notification_id() or 0
+        self._thread = threading.Thread(target=self._run, name="group-commit-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        while self._queue:
+            self._queue.popleft().future.set_exception(WriterUnavailable("the service is shutting down"))
+
+    # ---------------------------------------------------------------- submitting
+
+    def submit(self, handler: Handler[Any], context: CommandContext) -> Future[CommandResult]:
+        future: Future[CommandResult] = Future()
+        with self._wakeup:
+            if self._stopping:
+                raise WriterUnavailable("the service is shutting down")
+            self._queue.append(_Submission(handler, context, future))
+            self._wakeup.notify()
+        return future
+
+    def execute(self, handler: Handler[Any], context: CommandContext, timeout: float = 60) -> CommandResult:
+        return self.submit(handler, context).result(timeout)
+
+    # ---------------------------------------------------------------- reading
+
+    def location_ids(self) -> set[UUID]:
+        """Ids of every registered location (loaded once, then kept current by the writer)."""
+        if self._location_ids is None:
+            topic = _topic(Location.LocationRegistered)
+            ids: set[UUID] = set()
+            start = 1
+            while True:
+                notes = self.app.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+                ids.update(n.originator_id for n in notes)
+                if len(notes) < 1000:
+                    break
+                start = notes[-1].id + 1
+            self._location_ids = ids
+        return self._location_ids
+
+    # ---------------------------------------------------------------- the loop
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._queue and not self._stopping:
+                    self._wakeup.wait()
+                if self._stopping and not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            try:
+                self._commit(batch)
+            except BaseException as error:  # never let the writer thread die with callers waiting
+                log.exception("group commit failed")
+                for submission in batch:
+                    if not submission.future.done():
+                        submission.future.set_exception(WriterUnavailable(str(error)))
+
+    def _commit(self, batch: list[_Submission]) -> None:
+        pending = batch
+        for attempt in range(self.max_attempts):
+            self._catch_up()
+            staged: dict[UUID, Any] = {}
+            decided = self._decide(pending, staged, assume_new_is_absent=attempt == 0)
+            if not decided:
+                return
+            stored = [event for d in decided for event in d.stored]
+            try:
+                ids = self.app.recorder.insert_events(stored) if stored else []
+            except IntegrityError:
+                # Someone else wrote one of these aggregates (or created one we took as new).
+                log.info("group commit conflict (attempt %d, %d commands); deciding again",
+                         attempt + 1, len(decided))
+                self.cache.evict(staged)
+                pending = [d.submission for d in decided]
+                continue
+            except Exception as error:
+                self.cache.evict(staged)
+                for d in decided:
+                    d.submission.future.set_exception(WriterUnavailable(f"event store write failed: {error}"))
+                return
+            self._committed(staged, decided, list(ids or []))
+            return
+        for submission in pending:
+            submission.future.set_exception(
+                ConcurrencyConflict("the command kept conflicting with concurrent changes; try again"))
+
+    def _decide(self, batch: Iterable[_Submission], staged: dict[UUID, Any], *,
+                assume_new_is_absent: bool) -> list[_Decided]:
+        decided: list[_Decided] = []
+        for submission in batch:
+            if submission.future.done():  # cancelled by the caller
+                continue
+            uow = UnitOfWork(self.cache, staged, assume_new_is_absent)
+            token = current_context.set(submission.context)
+            try:
+                value = submission.handler(uow)
+                events = []
+                for aggregate in uow.changed().values():
+                    events.extend(aggregate.collect_events())
+                stored = [self.app.mapper.to_stored_event(event) for event in events]
+            except Exception as error:
+                submission.future.set_exception(error)
+                continue
+            finally:
+                current_context.reset(token)
+            staged.update(uow.changed())
+            decided.append(_Decided(submission, value, stored))
+        return decided
+
+    def _committed(self, staged: dict[UUID, Any], decided: list[_Decided], ids: list[int]) -> None:
+        for aggregate_id, aggregate in staged.items():
+            self.cache.put(aggregate_id, aggregate)
+            if self._location_ids is not None and isinstance(aggregate, Location):
+                self._location_ids.add(aggregate_id)
+        if ids:
+            if ids[0] == self._position + 1:
+                self._position = ids[-1]
+        offset = 0
+        for d in decided:
+            count = len(d.stored)
+            position = ids[offset + count - 1] if count and len(ids) >= offset + count else None
+            offset += count
+            d.submission.future.set_result(CommandResult(d.value, position))
+        self.batches += 1
+        self.commands += len(decided)
+        self._take_snapshots(staged.values(), decided)
+
+    def _take_snapshots(self, aggregates: Iterable[Any], decided: list[_Decided]) -> None:
+        intervals = self.app.snapshotting_intervals or {}
+        written = Counter(event.originator_id for d in decided for event in d.stored)
+        snapshots = []
+        for aggregate in aggregates:
+            interval = intervals.get(type(aggregate))
+            # Snapshot when this batch took the aggregate across a multiple of its interval.
+            if interval and aggregate.version // interval > (aggregate.version - written[aggregate.id]) // interval:
+                snapshots.append(Snapshot.take(aggregate))
+        if snapshots and self.app.snapshots is not None:
+            try:
+                self.app.snapshots.put(snapshots)
+            except Exception:  # a snapshot is an optimisation; the events are what count
+                log.exception("could not write snapshots")
+
+    # ---------------------------------------------------------------- staying current
+
+    def _catch_up(self) -> None:
+        """Evicts aggregates that other processes changed since this writer's last commit."""
+        head = self.app.recorder.max_notification_id() or 0
+        if head <= self._position:
+            return
+        location_topic = _topic(Location.LocationRegistered)
+        start = self._position + 1
+        while start <= head:
+            notes = self.app.recorder.select_notifications(start=start, limit=1000, stop=head)
+            if not notes:
+                break
+            self.cache.evict({n.originator_id for n in notes})
+            if self._location_ids is not None:
+                self._location_ids.update(n.originator_id for n in notes if n.topic == location_topic)
+            start = notes[-1].id + 1
+        self._position = head
+
+
+def _topic(cls: type) -> str:
+    from eventsourcing.utils import get_topic
+
+    return get_topic(cls)

@@ -1,0 +1,1 @@
+"""Adapters behind the application's ports (payments, carriers). Chosen in ``infrastructure.bootstrap``."""
