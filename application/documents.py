@@ -11,7 +11,7 @@ from domain.order import Order
 from domain.stock import StockItem
 
 
-def _money(amount: Decimal, currency: str, order.currency) -> str:
+def _money(amount: Decimal, currency: str) -> str:
     return str(to_currency(amount, currency))
 
 
