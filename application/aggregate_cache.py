@@ -1,8 +1,9 @@
 """In-memory copies of committed aggregates, so deciding a command reads no database.
 
-Only the writer thread puts into the cache, and it only ever puts whole committed aggregates
-(never mutates one in place), so other threads may read an entry at any time and see a
-consistent, committed state. ``ABSENT`` records that an aggregate is known not to exist.
+Only the writer thread replaces entries, and only ever with whole committed aggregates (never
+mutating one in place), so other threads may read an entry at any time and see a consistent,
+committed state. A reader that loads a missing entry keeps it only if the writer has not put a
+newer one meanwhile. ``ABSENT`` records that an aggregate is known not to exist.
 Whether the cache is current is the writer's business (see ``application.writer``).
 """
 from __future__ import annotations
@@ -30,8 +31,7 @@ class AggregateCache:
         """The committed aggregate, loading it (snapshot + newer events) on a miss."""
         entry = self._entries.get(aggregate_id)
         if entry is None:
-            entry = self._load(aggregate_id)
-            self.put(aggregate_id, entry)
+            entry = self._keep_loaded(aggregate_id, self._load(aggregate_id))
         return None if entry is ABSENT else entry
 
     def cached(self, aggregate_id: UUID) -> Any:
@@ -44,6 +44,17 @@ class AggregateCache:
             self._entries.move_to_end(aggregate_id)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)
+
+    def _keep_loaded(self, aggregate_id: UUID, loaded: Any) -> Any:
+        """Caches what a reader loaded unless the writer put a newer entry meanwhile."""
+        with self._lock:
+            current = self._entries.get(aggregate_id)
+            if current is not None:
+                return current
+            self._entries[aggregate_id] = loaded
+            while len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
+            return loaded
 
     def evict(self, aggregate_ids: Any) -> None:
         with self._lock:

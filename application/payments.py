@@ -27,9 +27,16 @@ class PaymentSettlement:
         self._cache = cache
         self._gateway = gateway
 
-    def settle(self, order_id: UUID, context: CommandContext) -> int | None:
-        """Does whatever payment step is due; returns the position of the last event recorded."""
+    def settle(self, order_id: UUID, context: CommandContext, *, min_version: int = 0) -> int | None:
+        """Does whatever payment step is due; returns the position of the last event recorded.
+
+        ``min_version``: the version the caller knows the order has reached. A cached copy older
+        than that (another process wrote the order) is reloaded before deciding what is due.
+        """
         order = self._cache.get(order_id)
+        if order is not None and order.version < min_version:
+            self._cache.evict([order_id])
+            order = self._cache.get(order_id)
         if not isinstance(order, Order):
             return None
         position = None

@@ -79,8 +79,13 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._position = 0
         self._location_ids: set[UUID] | None = None
+        self._commit_listeners: list[Callable[[], None]] = []
         self.batches = 0
         self.commands = 0
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """``listener`` is called after every commit (e.g. to wake a projection at once)."""
+        self._commit_listeners.append(listener)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -215,6 +220,8 @@ class GroupCommitWriter:
             d.submission.future.set_result(CommandResult(d.value, position))
         self.batches += 1
         self.commands += len(decided)
+        for listener in self._commit_listeners:
+            listener()
         self._take_snapshots(staged.values(), decided)
 
     def _take_snapshots(self, aggregates: Iterable[Any], decided: list[_Decided]) -> None:

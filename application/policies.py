@@ -1,0 +1,68 @@
+"""Policies: what the OMS does by itself when something has happened.
+
+The payment policy follows the event feed: an order placed gets its payment authorised; a
+shipment shipped gets captured, a cancellation voided, a received return refunded. The HTTP
+commands that cause the last three settle at once themselves; the policy is what makes them
+happen anyway if that attempt failed (provider down, process died). Delivery to the policy is
+at least once; settlement is idempotent, so that is exactly once in effect.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from uuid import UUID
+
+from application.context import system_context
+from application.payments import PaymentSettlement
+from domain.order import Order
+
+log = logging.getLogger(__name__)
+
+PAYMENT_TRIGGERS = (
+    Order.OrderPlaced,
+    Order.ShipmentShipped,
+    Order.OrderCancelled,
+    Order.ReturnReceived,
+)
+
+
+class PaymentPolicy:
+    name = "payment_policy"
+    trigger_types = PAYMENT_TRIGGERS
+
+    def __init__(self, settlement: PaymentSettlement, concurrency: int = 32) -> None:
+        self._settlement = settlement
+        # Provider calls are I/O: settle many orders at once; the writer batches their results.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="payment-policy")
+
+    def orders_to_settle(self, events: Iterable[Any]) -> list[tuple[UUID, str, int]]:
+        """(order id, request id of the trigger, latest version seen) for each order, once per batch."""
+        wanted: dict[UUID, tuple[str, int]] = {}
+        for event in events:
+            if isinstance(event, self.trigger_types):
+                meta = vars(event).get("__meta__") or {}
+                request_id = wanted.get(event.originator_id, (meta.get("request_id") or "", 0))[0]
+                wanted[event.originator_id] = (request_id, event.originator_version)
+        return [(order_id, request_id, version) for order_id, (request_id, version) in wanted.items()]
+
+    def process(self, events: Iterable[Any]) -> None:
+        """Settles every order the events concern; raises if any settlement failed, so that the
+        caller does not move past these events and tries them again."""
+        jobs = [
+            self._pool.submit(self._settlement.settle, order_id, system_context("SettlePayment", request_id),
+                              min_version=version)
+            for order_id, request_id, version in self.orders_to_settle(events)
+        ]
+        errors = []
+        for job in jobs:
+            try:
+                job.result()
+            except Exception as error:  # noqa: BLE001 - collected and re-raised below
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,139 @@
+"""The composition root: the one place where adapters are chosen and everything is wired.
+
+``build_system`` gives a ready ``System`` (event store, writer, service, read models, policies);
+the API, the CLI and the tests all start from here.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from application.aggregate_cache import AggregateCache
+from application.event_store import OrderManagement
+from application.payments import PaymentSettlement
+from application.policies import PaymentPolicy
+from application.service import OrderService
+from application.writer import GroupCommitWriter
+from infrastructure.adapters.sandbox_carrier import SandboxCarrier
+from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
+from infrastructure.api_keys import ApiKeyStore, Role
+from infrastructure.database import create_pool, eventsourcing_env, resolve_database_url
+from infrastructure.settings import Settings
+from infrastructure.transcoder import OrjsonTranscoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class System:
+    settings: Settings
+    database_url: str
+    app: OrderManagement
+    cache: AggregateCache
+    writer: GroupCommitWriter
+    service: OrderService
+    api_keys: ApiKeyStore
+    read_pool: Any
+    queries: Any
+    projections: list[Any]
+    followers: list[Any] = field(default_factory=list)
+    _started: bool = False
+
+    def start(self, *, background: bool = True) -> None:
+        """Starts the writer and, with ``background``, the projections and policies (each runs in
+        one process at a time; the others stand by)."""
+        self.writer.start()
+        if background:
+            for runner in self.projections + self.followers:
+                runner.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        for runner in self.followers + self.projections:
+            runner.stop()
+        self.writer.stop()
+        self.read_pool.close()
+        self.app.close()
+        self._started = False
+
+    def projection(self, name: str) -> Any:
+        return next(p for p in self.projections if p.name == name)
+
+
+def build_system(settings: Settings, database_url: str | None = None) -> System:
+    from projections import build_projections
+    from projections.queries import ReadModelQueries
+
+    url = database_url or resolve_database_url(settings)
+    env = eventsourcing_env(url, pool_size=settings.pool_size, max_overflow=settings.pool_size)
+    env["CREATE_TABLE"] = "y"
+    app = OrderManagement(env, transcoder=OrjsonTranscoder())
+    cache = AggregateCache(app)
+    writer = GroupCommitWriter(app, cache)
+    settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway())
+    service = OrderService(app, writer, cache, settlement, SandboxCarrier())
+    read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
+    api_keys = ApiKeyStore(read_pool)
+    api_keys.create_table()
+    projections = build_projections(app, url)
+    followers = [build_policy_follower(app, url, PaymentPolicy(settlement))]
+    for runner in projections + followers:
+        writer.on_commit(runner.notify)
+    return System(settings, url, app, cache, writer, service, api_keys, read_pool,
+                  ReadModelQueries(read_pool), projections, followers)
+
+
+def build_policy_follower(app: OrderManagement, url: str, policy: PaymentPolicy) -> Any:
+    from projections.runner import PolicyRunner
+
+    return PolicyRunner(app, url, policy)
+
+
+def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:
+    """Makes OMS_ADMIN_KEY an admin key; with none set and no active key at all, creates one
+    and returns its secret (to be printed once)."""
+    if settings.admin_key is not None:
+        store.ensure(settings.admin_key.get_secret_value(), "admin (OMS_ADMIN_KEY)", Role.ADMIN)
+        return None
+    if store.count_active() == 0:
+        _, secret = store.create("first admin", Role.ADMIN)
+        return secret
+    return None
+
+
+def api_key_store(settings: Settings) -> ApiKeyStore:
+    store = ApiKeyStore(create_pool(resolve_database_url(settings), min_size=1, max_size=2))
+    store.create_table()
+    return store
+
+
+def rebuild_projections(settings: Settings) -> dict[str, int]:
+    system = build_system(settings)
+    try:
+        return {runner.name: runner.rebuild() for runner in system.projections}
+    finally:
+        system.read_pool.close()
+        system.app.close()
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    url = resolve_database_url(settings)
+    # Worker processes build their own System from the environment: hand them the resolved URL.
+    os.environ["OMS_DATABASE_URL"] = url
+    store = api_key_store(settings.model_copy(update={"database_url": url}))
+    secret = ensure_admin_key(store, settings)
+    if secret is not None:
+        print("=" * 72, flush=True)
+        print("No API key existed, so an admin key was created. It is shown only once:", flush=True)
+        print(f"    {secret}", flush=True)
+        print("Use it as:  Authorization: Bearer <key>", flush=True)
+        print("=" * 72, flush=True)
+    print(f"OMS listening on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level=settings.log_level, access_log=False)
