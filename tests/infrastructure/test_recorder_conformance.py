@@ -1,0 +1,99 @@
+"""The eventsourcing library's own recorder conformance tests, run against the Postgres settings
+we ship (``infrastructure.database.eventsourcing_env``): the default insert path with its table
+lock, never the DB functions, synchronous commit on.
+
+Each test gets a database of its own, since these cases expect empty tables.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresProcessRecorder,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.tests.persistence import (
+    AggregateRecorderTestCase,
+    ApplicationRecorderTestCase,
+    NonInterleavingNotificationIDsBaseCase,
+    ProcessRecorderTestCase,
+    TrackingRecorderTestCase,
+)
+
+from infrastructure.database import eventsourcing_env
+from tests.database import fresh_database_url
+
+
+class _FreshDatabase:
+    """Mixin: a fresh database per test, configured exactly as the service configures its own."""
+
+    def setUp(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self.url = self._stack.enter_context(fresh_database_url())
+        env = eventsourcing_env(self.url)
+        assert "POSTGRES_ENABLE_DB_FUNCTIONS" not in env
+        self.datastore = PostgresDatastore(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"],
+            pool_size=int(env["POSTGRES_POOL_SIZE"]), max_overflow=int(env["POSTGRES_MAX_OVERFLOW"]),
+            lock_timeout=int(env["POSTGRES_LOCK_TIMEOUT"]),
+            idle_in_transaction_session_timeout=int(env["POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"]),
+        )
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        self.datastore.close()
+        self._stack.close()
+
+
+class TestAggregateRecorder(_FreshDatabase, AggregateRecorderTestCase):
+    """The recorder of the snapshot store."""
+
+    def create_recorder(self) -> PostgresAggregateRecorder:
+        recorder = PostgresAggregateRecorder(self.datastore, events_table_name="snapshots")
+        recorder.create_table()
+        return recorder
+
+
+class TestApplicationRecorder(_FreshDatabase, ApplicationRecorderTestCase):
+    def create_recorder(self) -> PostgresApplicationRecorder:
+        recorder = PostgresApplicationRecorder(self.datastore, events_table_name="stored_events")
+        recorder.create_table()
+        return recorder
+
+    def test_synchronous_commit_is_on(self) -> None:
+        with psycopg.connect(self.url) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+
+    def test_insert_takes_the_table_lock(self) -> None:
+        recorder = self.create_recorder()
+        assert not self.datastore.enable_db_functions
+        assert any("LOCK TABLE" in s.as_string() for s in recorder.lock_table_statements)
+
+
+class TestNonInterleavingNotificationIDs(_FreshDatabase, NonInterleavingNotificationIDsBaseCase):
+    def create_recorder(self) -> PostgresApplicationRecorder:
+        recorder = PostgresApplicationRecorder(self.datastore, events_table_name="stored_events")
+        recorder.create_table()
+        return recorder
+
+
+class TestTrackingRecorder(_FreshDatabase, TrackingRecorderTestCase):
+    def create_recorder(self) -> TrackingRecorder:
+        recorder = PostgresTrackingRecorder(self.datastore, tracking_table_name="tracking")
+        recorder.create_table()
+        return recorder
+
+
+class TestProcessRecorder(_FreshDatabase, ProcessRecorderTestCase):
+    def create_recorder(self) -> PostgresProcessRecorder:
+        recorder = PostgresProcessRecorder(
+            self.datastore, events_table_name="stored_events", tracking_table_name="tracking")
+        recorder.create_table()
+        return recorder
