@@ -66,7 +66,7 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder,
     key_id = None
     if cmd.idempotency_key is not None:
         key_id = idempotency_key_id(cmd.key_owner or "", cmd.idempotency_key)
-        if not uow.is_new(key_id):
+        if not uow.is_new(key_id, presume_if_unknown=True):
             used: IdempotencyKey = uow.read(key_id)
             if used.fingerprint != cmd.request_fingerprint:
                 raise IdempotencyKeyReused(
@@ -74,7 +74,7 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder,
             return uow.read(used.order_id), False
 
     order_id = order_id_for(cmd.channel, cmd.external_id)
-    if not uow.is_new(order_id):
+    if not uow.is_new(order_id, presume_if_unknown=True):
         return uow.read(order_id), False
 
     order = uow.add(Order.place(

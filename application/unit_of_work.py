@@ -18,11 +18,11 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class UnitOfWork:
-    def __init__(self, cache: AggregateCache, staged: dict[UUID, Any], assume_new_is_absent: bool) -> None:
+    def __init__(self, cache: AggregateCache, staged: dict[UUID, Any], presume_unknown_is_new: bool) -> None:
         self._cache = cache
         self._staged = staged
         self._changed: dict[UUID, Aggregate] = {}
-        self._assume_new_is_absent = assume_new_is_absent
+        self._presume_unknown_is_new = presume_unknown_is_new
 
     def read(self, aggregate_id: UUID) -> Any:
         """The latest state (this command's, this batch's, or committed), not to be changed."""
@@ -44,12 +44,14 @@ class UnitOfWork:
         self._changed[aggregate_id] = private
         return private
 
-    def is_new(self, aggregate_id: UUID) -> bool:
+    def is_new(self, aggregate_id: UUID, *, presume_if_unknown: bool = False) -> bool:
         """True when no aggregate has this id.
 
-        A create needs no read of the event store: when the cache does not know the id, the
-        writer assumes it is new and lets the event store's unique key (id, version 1) be the
-        judge; on a conflict the batch is decided again with ``assume_new_is_absent`` off.
+        ``presume_if_unknown`` lets a create skip the read of the event store when the cache does
+        not know the id: the event store's unique key (id, version 1) is the judge, and on a
+        conflict the batch is decided again without presuming. Only for commands whose decision
+        on a new aggregate cannot fail where the existing one would succeed (placing an order);
+        a get-or-create (a stock item) must know the truth before it decides.
         """
         if aggregate_id in self._changed:
             return False
@@ -59,7 +61,7 @@ class UnitOfWork:
         cached = self._cache.cached(aggregate_id)
         if cached is not None:
             return cached is ABSENT
-        if self._assume_new_is_absent:
+        if presume_if_unknown and self._presume_unknown_is_new:
             return True
         return self._cache.get(aggregate_id) is None
 

@@ -157,7 +157,7 @@ class GroupCommitWriter:
         for attempt in range(self.max_attempts):
             self._catch_up()
             staged: dict[UUID, Any] = {}
-            decided = self._decide(pending, staged, assume_new_is_absent=attempt == 0)
+            decided = self._decide(pending, staged, presume_unknown_is_new=attempt == 0)
             if not decided:
                 return
             stored = [event for d in decided for event in d.stored]
@@ -182,12 +182,12 @@ class GroupCommitWriter:
                 ConcurrencyConflict("the command kept conflicting with concurrent changes; try again"))
 
     def _decide(self, batch: Iterable[_Submission], staged: dict[UUID, Any], *,
-                assume_new_is_absent: bool) -> list[_Decided]:
+                presume_unknown_is_new: bool) -> list[_Decided]:
         decided: list[_Decided] = []
         for submission in batch:
             if submission.future.done():  # cancelled by the caller
                 continue
-            uow = UnitOfWork(self.cache, staged, assume_new_is_absent)
+            uow = UnitOfWork(self.cache, staged, presume_unknown_is_new)
             token = current_context.set(submission.context)
             try:
                 value = submission.handler(uow)
