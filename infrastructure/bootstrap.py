@@ -54,7 +54,7 @@ class System:
         if not self._started:
             return
         for runner in self.followers + self.projections:
-            runner.stop()
+            runner.close()
         self.writer.stop()
         self.read_pool.close()
         self.app.close()
@@ -66,6 +66,7 @@ class System:
 
 def build_system(settings: Settings, database_url: str | None = None) -> System:
     from projections import build_projections
+    from projections.policy_feed import build_policy_runner
     from projections.queries import ReadModelQueries
 
     url = database_url or resolve_database_url(settings)
@@ -80,17 +81,11 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
     api_keys = ApiKeyStore(read_pool)
     api_keys.create_table()
     projections = build_projections(app, url)
-    followers = [build_policy_follower(app, url, PaymentPolicy(settlement))]
+    followers = [build_policy_runner(app, url, PaymentPolicy(settlement))]
     for runner in projections + followers:
         writer.on_commit(runner.notify)
     return System(settings, url, app, cache, writer, service, api_keys, read_pool,
-                  ReadModelQueries(read_pool), projections, followers)
-
-
-def build_policy_follower(app: OrderManagement, url: str, policy: PaymentPolicy) -> Any:
-    from projections.runner import PolicyRunner
-
-    return PolicyRunner(app, url, policy)
+                  ReadModelQueries.for_app(read_pool, app), projections, followers)
 
 
 def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:
@@ -116,6 +111,8 @@ def rebuild_projections(settings: Settings) -> dict[str, int]:
     try:
         return {runner.name: runner.rebuild() for runner in system.projections}
     finally:
+        for runner in system.projections + system.followers:
+            runner.close()
         system.read_pool.close()
         system.app.close()
 

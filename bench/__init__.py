@@ -1,0 +1,1 @@
+"""``make bench``: throughput and latency of the OMS against PostgreSQL itself (see __main__)."""

@@ -1,0 +1,293 @@
+"""``make bench``: the OMS against PostgreSQL itself, on a fresh database of the local server.
+
+1. seeds 20 locations and 1,000 SKUs with ample stock (over HTTP);
+2. drives ``POST /orders`` with wrk (distinct 3-line orders, many connections): saturated, then
+   paced at 80 % of that rate for latency, then with one hot SKU that every order wants;
+3. runs pgbench with the raw SQL of the same transaction (4 inserts, no table lock) at the same
+   concurrency, and prints our orders/s divided by its transactions/s;
+4. rebuilds the read models from position zero and compares with a raw scan of the same events;
+5. grows the store past 1,000,000 events (hot SKU streams past 100,000) and measures p99 again.
+
+Figures go to ``bench/results/<date>.json``. Nothing here is asserted: these are measurements.
+Environment: BENCH_PG_URL (server admin URL), BENCH_SECONDS (per load run, default 20),
+BENCH_CONNECTIONS (default 64), BENCH_HISTORY_EVENTS (default 1,000,000), BENCH_WORKERS (1).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+
+from bench.service import ROOT, Client, Service
+
+PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+HISTORY_EVENTS = int(os.environ.get("BENCH_HISTORY_EVENTS", "1000000"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+LOCATIONS, SKUS = 20, 1000
+HOT_SKU, HOT_LOCATION = "HOT-1", "loc-00"
+HERE = Path(__file__).resolve().parent
+
+
+def say(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# ------------------------------------------------------------------ tools and databases
+
+def ensure_tools() -> None:
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("pgbench", "postgresql-client")) if not shutil.which(tool)]
+    if missing:
+        say(f"installing {' '.join(missing)} from Debian's packages")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+
+
+def database_url(name: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def create_database(name: str) -> str:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return database_url(name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------ seeding over HTTP
+
+def location_id(n: int) -> str:
+    return f"loc-{n:02d}"
+
+
+def sku(n: int) -> str:
+    return f"SKU-{n:05d}"
+
+
+def seed(client: Client) -> None:
+    for n in range(LOCATIONS):
+        status, body = client.request("PUT", f"/locations/{location_id(n)}", {
+            "name": f"Location {n}", "kind": "warehouse" if n % 2 == 0 else "store",
+            "latitude": 47.5 + (n * 0.37) % 7, "longitude": 6 + (n * 0.83) % 8.5})
+        assert status in (200, 201), (status, body)
+    receipts = [(location_id(n), sku(s)) for s in range(1, SKUS + 1) for n in range(LOCATIONS) if (s + n) % 4 == 0]
+
+    def receive(pair: tuple[str, str]) -> None:
+        status, body = client.request("POST", "/stock/receipts",
+                                      {"location_id": pair[0], "sku": pair[1], "quantity": 1_000_000})
+        assert status in (200, 201), (status, body)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(receive, receipts))
+    say(f"seeded {LOCATIONS} locations, {SKUS} SKUs, {len(receipts)} stock items")
+
+
+# ------------------------------------------------------------------ load
+
+def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int = CONNECTIONS,
+        delay_ms: float = 0, hot: str | None = None) -> dict:
+    env = dict(os.environ, OMS_KEY=service.admin_key, BENCH_RUN=run, BENCH_SKUS=str(SKUS),
+               BENCH_DELAY_MS=str(int(delay_ms)))
+    if hot:
+        env["BENCH_HOT_SKU"] = hot
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(HERE / "place_orders.lua"),
+         service.base + "/orders"], env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(re.search(r"BENCH_RESULT (\{.*\})", out).group(1))
+    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    return {
+        "orders_per_s": round(result["requests"] / (result["duration_us"] / 1e6), 1),
+        "requests": result["requests"],
+        "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
+        "errors": errors, "connections": connections, "delay_ms": int(delay_ms),
+    }
+
+
+def pgbench(url: str, clients: int, seconds: int = 10) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_events")
+        conn.execute("CREATE TABLE bench_events (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                     "topic text, state bytea, notification_id bigserial, "
+                     "PRIMARY KEY (originator_id, originator_version))")
+        conn.execute("CREATE UNIQUE INDEX ON bench_events (notification_id)")
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    out = subprocess.run(
+        ["pgbench", "-n", "-h", str(params.get("host", "127.0.0.1")), "-p", str(params.get("port", 5432)),
+         "-U", str(params.get("user", "postgres")), "-f", str(HERE / "order_transaction.sql"),
+         "-c", str(clients), "-j", "2", "-T", str(seconds), str(params["dbname"])],
+        capture_output=True, text=True, check=True).stdout
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE bench_events")
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+# ------------------------------------------------------------------ read models
+
+def rebuild_and_scan(url: str) -> dict:
+    from infrastructure.bootstrap import build_system
+    from infrastructure.settings import Settings
+
+    system = build_system(Settings(database_url=url), database_url=url)
+    try:
+        table = system.app.recorder.events_table_name
+        events = system.app.recorder.max_notification_id() or 0
+        started = time.perf_counter()
+        with psycopg.connect(url) as conn, conn.cursor(name="scan") as cur:
+            cur.itersize = 10_000
+            cur.execute(f"SELECT originator_id, originator_version, topic, state, notification_id "
+                        f"FROM {table} ORDER BY notification_id")
+            scanned = sum(1 for _ in cur)
+        scan_rate = scanned / (time.perf_counter() - started)
+        per_projection = {}
+        for runner in system.projections:
+            started = time.perf_counter()
+            runner.rebuild()
+            per_projection[runner.name] = round(events / (time.perf_counter() - started))
+        slowest = min(per_projection.values())
+        return {"events": events, "raw_scan_events_per_s": round(scan_rate),
+                "rebuild_events_per_s": per_projection, "slowest_rebuild_events_per_s": slowest,
+                "rebuild_vs_scan": round(slowest / scan_rate, 3)}
+    finally:
+        system.read_pool.close()
+        system.app.close()
+
+
+# ------------------------------------------------------------------ a large history
+
+def grow_history(url: str, target_events: int) -> dict:
+    """Places orders in-process through the real writer until the store holds ``target_events``;
+    half of them want the hot SKU, so its stock stream grows past 100,000 events."""
+    from application import commands
+    from application.context import system_context
+    from infrastructure.bootstrap import build_system
+    from infrastructure.settings import Settings
+
+    system = build_system(Settings(database_url=url), database_url=url)
+    system.start(background=False)
+    ctx = system_context("BenchGrowHistory")
+    address = {"name": "Load", "line1": "Street 1", "line2": None, "city": "City", "postal_code": "10115",
+               "country": "DE", "latitude": 52.5, "longitude": 13.4}
+    started = time.perf_counter()
+    try:
+        def place(i: int) -> None:
+            first = HOT_SKU if i % 2 == 0 else sku(1 + i % SKUS)
+            system.service.place_order(commands.PlaceOrder(
+                channel="bench-history", external_id=f"h-{i}", currency="EUR",
+                customer={"name": "Load", "email": "load@example.com", "phone": None}, shipping_address=address,
+                lines=[{"sku": first, "quantity": 1, "unit_price": Decimal("1.00")},
+                       {"sku": sku(1 + (i * 7) % SKUS), "quantity": 1, "unit_price": Decimal("1.00")},
+                       {"sku": sku(1 + (i * 13 + 5) % SKUS), "quantity": 1, "unit_price": Decimal("1.00")}]
+                if sku(1 + (i * 7) % SKUS) != sku(1 + (i * 13 + 5) % SKUS) and first != sku(1 + (i * 7) % SKUS)
+                else [{"sku": first, "quantity": 1, "unit_price": Decimal("1.00")}],
+                shipping_price=Decimal("0"), payment={"provider": "sandbox", "reference": "pay_bench"}), ctx)
+
+        i = 0
+        with ThreadPoolExecutor(64) as pool:
+            while (system.app.recorder.max_notification_id() or 0) < target_events:
+                list(pool.map(place, range(i, i + 20_000)))
+                i += 20_000
+                say(f"history: {system.app.recorder.max_notification_id():,} events")
+        from domain.stock import stock_item_id
+        hot_events = system.app.repository.get(stock_item_id(HOT_SKU, HOT_LOCATION)).version
+        return {"events": system.app.recorder.max_notification_id(), "orders": i,
+                "hot_stock_stream_events": hot_events, "seconds": round(time.perf_counter() - started, 1)}
+    finally:
+        system.stop()
+
+
+# ------------------------------------------------------------------ the run
+
+def main() -> int:
+    ensure_tools()
+    name = f"oms_bench_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    key = f"oms_bench_{uuid.uuid4().hex}"
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    results: dict = {"date": datetime.now(UTC).isoformat(), "machine": {"cores": os.cpu_count()},
+                     "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "workers": WORKERS}}
+    try:
+        with Service(url, key, workers=WORKERS, log=logs / f"{name}-1.log") as service:
+            client = Client(service.base, key)
+            seed(client)
+            # Hot SKU stocked at one location only, less than the run will ask for: it must run out
+            # without a single unit oversold.
+            client.request("POST", "/stock/receipts", {"location_id": HOT_LOCATION, "sku": HOT_SKU, "quantity": 5000})
+            say("warm-up")
+            wrk(service, "warmup", seconds=5)
+            say("saturated load")
+            results["place_order"] = peak = wrk(service, "peak")
+            rate = peak["orders_per_s"] * 0.8
+            say(f"paced at 80 % ({rate:.0f} orders/s)")
+            delay = CONNECTIONS / rate * 1000 - peak["p50_ms"] if rate else 0
+            results["place_order_80pct"] = wrk(service, "paced", delay_ms=max(delay, 0))
+            say("hot SKU")
+            results["hot_sku"] = hot = wrk(service, "hot", hot=HOT_SKU)
+            status, stock = client.request("GET", f"/stock/{HOT_SKU}")
+            results["hot_sku"]["stock_after"] = stock
+            hot["oversold"] = bool(status != 200 or stock["reserved"] > stock["on_hand"] or stock["available"] < 0)
+        say("pgbench")
+        results["pgbench_tps"] = tps = pgbench(url, CONNECTIONS)
+        results["pgbench_tps_8_clients"] = pgbench(url, 8)
+        results["ratio_place_order_vs_pgbench"] = round(peak["orders_per_s"] / tps, 3)
+        results["ratio_hot_sku_vs_pgbench"] = round(hot["orders_per_s"] / tps, 3)
+        say("projection rebuild vs raw scan")
+        results["projections"] = rebuild_and_scan(url)
+        say(f"growing the store to {HISTORY_EVENTS:,} events")
+        results["history"] = grow_history(url, HISTORY_EVENTS)
+        with Service(url, key, workers=WORKERS, log=logs / f"{name}-2.log") as service:
+            wrk(service, "warmup2", seconds=5)
+            results["place_order_80pct_large_store"] = large = wrk(
+                service, "paced2", delay_ms=results["place_order_80pct"]["delay_ms"])
+        results["p99_large_vs_empty"] = round(large["p99_ms"] / results["place_order_80pct"]["p99_ms"], 2)
+    finally:
+        drop_database(name)
+    out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+def print_table(r: dict) -> None:
+    rows = [
+        ("place order, saturated", f"{r['place_order']['orders_per_s']:.0f} orders/s",
+         f"p50 {r['place_order']['p50_ms']:.1f} ms, p99 {r['place_order']['p99_ms']:.1f} ms, errors {r['place_order']['errors']}"),
+        ("pgbench raw transaction", f"{r['pgbench_tps']:.0f} tx/s", f"(8 clients: {r['pgbench_tps_8_clients']:.0f} tx/s)"),
+        ("ratio ours / pgbench", f"{r['ratio_place_order_vs_pgbench']:.3f}", "target >= 0.5"),
+        ("place order at 80 %", f"{r['place_order_80pct']['orders_per_s']:.0f} orders/s",
+         f"p99 {r['place_order_80pct']['p99_ms']:.1f} ms (target < 50 ms), errors {r['place_order_80pct']['errors']}"),
+        ("hot SKU", f"{r['hot_sku']['orders_per_s']:.0f} orders/s",
+         f"ratio {r['ratio_hot_sku_vs_pgbench']:.3f} (target >= 0.15), oversold: {r['hot_sku']['oversold']}"),
+        ("projection rebuild", f"{r['projections']['slowest_rebuild_events_per_s']:,} events/s",
+         f"raw scan {r['projections']['raw_scan_events_per_s']:,}/s, ratio {r['projections']['rebuild_vs_scan']} "
+         f"(targets >= 20,000/s and >= 0.25)"),
+        ("store grown to", f"{r['history']['events']:,} events",
+         f"hot stock stream {r['history']['hot_stock_stream_events']:,} events"),
+        ("p99 at 80 %, large store", f"{r['place_order_80pct_large_store']['p99_ms']:.1f} ms",
+         f"x{r['p99_large_vs_empty']} of the empty store (target <= 1.2)"),
+    ]
+    width = max(len(a) for a, _, _ in rows)
+    print()
+    for a, b, c in rows:
+        print(f"{a:<{width}}  {b:>18}  {c}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

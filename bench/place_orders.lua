@@ -1,0 +1,60 @@
+-- wrk script: every request places a distinct order of 3 lines.
+-- Environment: OMS_KEY (bearer key), BENCH_RUN (unique prefix), BENCH_SKUS (number of SKUs),
+-- BENCH_HOT_SKU (optional: every order also wants this SKU), BENCH_DELAY_MS (optional pacing per
+-- connection, for measuring latency below saturation).
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  run = os.getenv("BENCH_RUN") or "bench"
+  skus = tonumber(os.getenv("BENCH_SKUS") or "1000")
+  hot = os.getenv("BENCH_HOT_SKU")
+  pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+  math.randomseed(tid * 7919 + os.time())
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("OMS_KEY") or "")
+end
+
+local function sku(n)
+  return string.format("SKU-%05d", n)
+end
+
+function request()
+  counter = counter + 1
+  local a = math.random(1, skus)
+  local b = (a + math.random(1, skus - 2)) % skus + 1
+  local c = b % skus + 1
+  if c == a then c = (c % skus) + 1 end
+  local first = hot and hot or sku(a)
+  local lat = 47.5 + math.random() * 7
+  local lon = 6 + math.random() * 8.5
+  local body = string.format(
+    '{"channel":"bench","external_id":"%s-%d-%d","currency":"EUR",' ..
+    '"customer":{"name":"Load Test","email":"load@example.com","phone":null},' ..
+    '"shipping_address":{"name":"Load Test","line1":"Street 1","line2":null,"city":"City",' ..
+    '"postal_code":"10115","country":"DE","latitude":%.4f,"longitude":%.4f},' ..
+    '"lines":[{"sku":"%s","quantity":1,"unit_price":"19.90"},{"sku":"%s","quantity":2,"unit_price":"5.00"},' ..
+    '{"sku":"%s","quantity":1,"unit_price":"42.00"}],"shipping_price":"4.90",' ..
+    '"payment":{"provider":"sandbox","reference":"pay_bench"}}',
+    run, tid, counter, lat, lon, first, sku(b), sku(c))
+  return wrk.format(nil, "/orders", nil, body)
+end
+
+function delay()
+  return pace
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout))
+end

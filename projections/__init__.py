@@ -1,0 +1,79 @@
+"""The read side: projections of the event store into plain SQL tables.
+
+Wiring (composition root)::
+
+    runners = build_projections(app, database_url)      # creates tables (idempotent)
+    for r in runners: r.start()
+    writer.on_commit = lambda: [r.notify() for r in runners]   # or poll (100 ms)
+    queries = ReadModelQueries.for_app(pool, app)
+    ...
+    for r in runners: r.close()
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment
+
+from projections.locations import LocationsProjection, LocationsView
+from projections.names import ALL, LOCATIONS, ORDER_HISTORY, ORDERS, STOCK_LEVELS, tracking_table_name
+from projections.order_history import OrderHistoryProjection, OrderHistoryView
+from projections.orders import OrdersProjection, OrdersView
+from projections.runner import ProjectionBusy, ProjectionRunner
+from projections.stock_levels import StockLevelsProjection, StockLevelsView
+
+__all__ = [
+    "ALL", "LOCATIONS", "ORDERS", "ORDER_HISTORY", "STOCK_LEVELS",
+    "ProjectionBusy", "ProjectionRunner", "build_projections", "projection_env",
+]
+
+
+def projection_env(url_or_env: str | Mapping[str, str], name: str) -> Environment:
+    """The eventsourcing environment of one projection's datastore (a small pool of its own)."""
+    if isinstance(url_or_env, str):
+        from infrastructure.database import eventsourcing_env
+
+        env = eventsourcing_env(url_or_env, pool_size=1, max_overflow=2)
+    else:
+        env = dict(url_or_env)
+        env["POSTGRES_POOL_SIZE"] = "1"
+        env["POSTGRES_MAX_OVERFLOW"] = "2"
+    env.pop("CREATE_TABLE", None)
+    return Environment(name=name, env=env)
+
+
+def build_projections(
+    app: Any,
+    url_or_env: str | Mapping[str, str],
+    *,
+    names: tuple[str, ...] = ALL,
+    orders_cache_size: int = 50_000,
+    stock_cache_size: int = 50_000,
+    batch_size: int = 1000,
+    rebuild_batch_size: int = 5000,
+    create_tables: bool = True,
+    **runner_options: Any,
+) -> list[ProjectionRunner]:
+    """One runner per projection (not started). ``create_tables`` makes their tables and
+    indexes (idempotent); ``runner_options`` go to ``ProjectionRunner``."""
+    def view(view_class: type, name: str) -> Any:
+        factory = PostgresFactory(projection_env(url_or_env, name))
+        return view_class(factory.datastore, tracking_table_name=tracking_table_name(name))
+
+    builders = {
+        ORDERS: lambda: OrdersProjection(view(OrdersView, ORDERS), app, cache_size=orders_cache_size),
+        STOCK_LEVELS: lambda: StockLevelsProjection(view(StockLevelsView, STOCK_LEVELS), app,
+                                                    cache_size=stock_cache_size),
+        LOCATIONS: lambda: LocationsProjection(view(LocationsView, LOCATIONS), app, cache_size=10_000),
+        ORDER_HISTORY: lambda: OrderHistoryProjection(view(OrderHistoryView, ORDER_HISTORY)),
+    }
+    runners = []
+    for name in names:
+        runner = ProjectionRunner(app, builders[name](), batch_size=batch_size,
+                                  rebuild_batch_size=rebuild_batch_size, **runner_options)
+        if create_tables:
+            runner.create_tables()
+        runners.append(runner)
+    return runners

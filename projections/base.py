@@ -1,0 +1,158 @@
+"""Building blocks shared by the read-model projections.
+
+A projection is split in two halves so that the database transaction stays short:
+
+- ``stage(events)`` runs in Python, outside any transaction: it decodes nothing (the runner
+  already did), updates in-memory state and returns what must be written;
+- ``write(curs, staged)`` runs inside the runner's transaction, next to the tracking record,
+  and does only set-based SQL (COPY, executemany, ``= ANY(%s)`` deletes).
+
+If the transaction fails the runner calls ``reset()``: in-memory state may then be ahead of
+the database, so it is dropped and rebuilt from the event store on demand.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import orjson
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.sql import SQL, Composed, Identifier
+
+# (notification id, decoded domain event)
+Positioned = tuple[int, Any]
+
+
+class ReadModelView(PostgresTrackingRecorder):
+    """A materialised view: its own tables plus its own tracking table ``tracking_<name>``.
+
+    Subclasses list their DDL in ``ddl`` (``{s}`` stands for the schema) and the tables a
+    rebuild must empty in ``tables``.
+    """
+
+    ddl: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        for statement in self.ddl:
+            self.sql_create_statements.append(self.sql(statement))
+
+    @property
+    def schema(self) -> str:
+        return self.datastore.schema
+
+    def sql(self, statement: str) -> Composed:
+        return SQL(statement).format(s=Identifier(self.datastore.schema))  # type: ignore[arg-type]
+
+    def table(self, name: str) -> Identifier:
+        return Identifier(self.datastore.schema, name)
+
+    def truncate(self, curs: Cursor[Any]) -> None:
+        if self.tables:
+            curs.execute(SQL("TRUNCATE {}").format(SQL(", ").join(self.table(t) for t in self.tables)))
+
+
+TView = TypeVar("TView", bound=ReadModelView)
+
+
+class BatchProjection(Projection[TView], Generic[TView]):
+    """A projection applied a batch at a time (see the module docstring)."""
+
+    name = ""
+
+    def interested(self, topic: str) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def stage(self, events: Sequence[Positioned]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def write(self, curs: Cursor[Any], staged: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget in-memory state (after a failed transaction, a takeover or a rebuild)."""
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
+        """The library's one-event-per-transaction entry point, for compatibility."""
+        try:
+            staged = self.stage([(tracking.notification_id, domain_event)])
+            with self.view.datastore.transaction(commit=True) as curs:
+                self.write(curs, staged)
+                self.view._insert_tracking(curs, tracking)
+        except BaseException:
+            self.reset()
+            raise
+
+
+class AggregateStateProjection(BatchProjection[TView]):
+    """Keeps the current state of each aggregate of one class in an LRU and writes every
+    aggregate a batch touched once, from its state after the batch."""
+
+    aggregate_class: type[Aggregate]
+
+    def __init__(self, view: TView, app: Any, *, cache_size: int = 50_000) -> None:
+        super().__init__(view)
+        self.app = app
+        self.cache_size = cache_size
+        self._cache: OrderedDict[UUID, Any] = OrderedDict()
+        self._prefix = get_topic(self.aggregate_class) + "."
+        self.loads = 0  # aggregates loaded from the event store (LRU misses)
+
+    def interested(self, topic: str) -> bool:
+        return topic.startswith(self._prefix)
+
+    def reset(self) -> None:
+        self._cache.clear()
+
+    def stage(self, events: Sequence[Positioned]) -> dict[UUID, Any]:
+        touched: dict[UUID, Any] = {}
+        cache = self._cache
+        for _, event in events:
+            aggregate_id = event.originator_id
+            aggregate = touched.get(aggregate_id)
+            if aggregate is None:
+                aggregate = cache.get(aggregate_id)
+            if aggregate is None or aggregate.version != event.originator_version - 1:
+                aggregate = self._load(aggregate_id, event.originator_version - 1)
+            aggregate = event.mutate(aggregate)
+            touched[aggregate_id] = aggregate
+        for aggregate_id, aggregate in touched.items():
+            cache[aggregate_id] = aggregate
+            cache.move_to_end(aggregate_id)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        return touched
+
+    def _load(self, aggregate_id: UUID, version: int) -> Any:
+        if version < 1:
+            return None
+        self.loads += 1
+        return self.app.repository.get(aggregate_id, version=version)
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a jsonb column (COPY takes text)."""
+    return orjson.dumps(value, default=_default).decode()
+
+
+def _default(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def copy_rows(curs: Cursor[Any], table: Identifier, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    statement = SQL("COPY {} ({}) FROM STDIN").format(table, SQL(", ").join(map(Identifier, columns)))
+    with curs.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)

@@ -1,0 +1,222 @@
+"""Read-side queries for the API: documents, lists, stock, history and projection status."""
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composable, Identifier
+from psycopg_pool import ConnectionPool
+
+from projections.names import ALL, tracking_table_name
+
+
+class InvalidCursor(ValueError):
+    """The pagination cursor was not one this service issued."""
+
+
+def encode_cursor(created_at: datetime, order_id: UUID | str) -> str:
+    raw = orjson.dumps([created_at.isoformat(), str(order_id)])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, order_id = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return when, UUID(order_id)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError, UnicodeError) as error:
+        raise InvalidCursor("invalid cursor") from error
+
+
+class ReadModelQueries:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        schema: str = "public",
+        application_name: str = "oms",
+        events_table_name: str = "oms_events",
+    ) -> None:
+        self.pool = pool
+        self.schema = schema or "public"
+        self.application_name = application_name
+        self.events_table_name = events_table_name
+
+    @classmethod
+    def for_app(cls, pool: ConnectionPool, app: Any) -> ReadModelQueries:
+        """Takes the application name, schema and events table from the application's recorder."""
+        return cls(
+            pool,
+            schema=app.recorder.datastore.schema,
+            application_name=app.name,
+            events_table_name=app.recorder.events_table_name,
+        )
+
+    def _t(self, name: str) -> Identifier:
+        return Identifier(self.schema, name)
+
+    def _fetch(self, query: Composable, params: Any = None) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as curs:
+            curs.execute(query, params)
+            return curs.fetchall()
+
+    # ------------------------------------------------------------------ orders
+
+    def order(self, order_id: UUID) -> dict[str, Any] | None:
+        rows = self._fetch(SQL("SELECT document FROM {} WHERE id = %s").format(self._t("orders")), (order_id,))
+        return rows[0]["document"] if rows else None
+
+    def list_orders(
+        self,
+        *,
+        status: str | None = None,
+        payment_status: str | None = None,
+        fulfillment_status: str | None = None,
+        channel: str | None = None,
+        sku: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first by (created_at, id). ``created_after`` is inclusive, ``created_before``
+        exclusive. Returns (documents, cursor of the next page or None)."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        where: list[Composable] = []
+        params: list[Any] = []
+        for column, value in (("status", status), ("payment_status", payment_status),
+                              ("fulfillment_status", fulfillment_status), ("channel", channel)):
+            if value is not None:
+                where.append(SQL("o.{} = %s").format(Identifier(column)))
+                params.append(value)
+        if sku is not None:
+            where.append(SQL("EXISTS (SELECT 1 FROM {} l WHERE l.order_id = o.id AND l.sku = %s)").format(
+                self._t("order_lines")))
+            params.append(sku)
+        if created_after is not None:
+            where.append(SQL("o.created_at >= %s"))
+            params.append(created_after)
+        if created_before is not None:
+            where.append(SQL("o.created_at < %s"))
+            params.append(created_before)
+        if cursor is not None:
+            after_created, after_id = decode_cursor(cursor)
+            where.append(SQL("(o.created_at, o.id) < (%s, %s)"))
+            params.extend((after_created, after_id))
+        query = SQL("SELECT o.id, o.created_at, o.document FROM {} o {} "
+                    "ORDER BY o.created_at DESC, o.id DESC LIMIT %s").format(
+            self._t("orders"),
+            SQL("WHERE ") + SQL(" AND ").join(where) if where else SQL(""),
+        )
+        params.append(limit + 1)
+        rows = self._fetch(query, params)
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        return [row["document"] for row in page], next_cursor
+
+    # ------------------------------------------------------------------ stock and locations
+
+    def stock(self, sku: str) -> dict[str, Any] | None:
+        rows = self._fetch(
+            SQL("SELECT location_id, on_hand, reserved, available FROM {} WHERE sku = %s "
+                "ORDER BY location_id").format(self._t("stock_levels")),
+            (sku,),
+        )
+        if not rows:
+            return None
+        return {
+            "sku": sku,
+            "on_hand": sum(r["on_hand"] for r in rows),
+            "reserved": sum(r["reserved"] for r in rows),
+            "available": sum(r["available"] for r in rows),
+            "locations": [dict(r) for r in rows],
+        }
+
+    def locations(self) -> list[dict[str, Any]]:
+        return self._fetch(SQL("SELECT location_id, name, kind, latitude, longitude FROM {} "
+                               "ORDER BY location_id").format(self._t("locations")))
+
+    # ------------------------------------------------------------------ history
+
+    def history(self, order_id: UUID) -> list[dict[str, Any]]:
+        rows = self._fetch(
+            SQL("SELECT position, type, version, recorded_at, actor_id, actor_name, request_id, command, data "
+                "FROM {} WHERE order_id = %s ORDER BY position").format(self._t("order_history")),
+            (order_id,),
+        )
+        return [
+            {
+                "position": r["position"],
+                "type": r["type"],
+                "version": r["version"],
+                "recorded_at": r["recorded_at"].isoformat(),
+                "actor": {"id": r["actor_id"], "name": r["actor_name"]},
+                "request_id": r["request_id"],
+                "command": r["command"],
+                "data": r["data"],
+            }
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ projection status
+
+    def _tracking_tables(self, runners_or_names: Iterable[Any]) -> list[tuple[str, str]]:
+        tables = []
+        for item in runners_or_names:
+            if isinstance(item, str):
+                tables.append((item, tracking_table_name(item)))
+            else:
+                tables.append((item.name, item.tracking_table_name))
+        return tables
+
+    def _positions(self, tables: list[tuple[str, str]]) -> dict[str, int]:
+        if not tables:
+            return {}
+        query = SQL(" UNION ALL ").join(
+            SQL("SELECT %s::text AS name, (SELECT notification_id FROM {} WHERE application_name = %s) AS position")
+            .format(self._t(table))
+            for _, table in tables
+        )
+        params: list[Any] = []
+        for name, _ in tables:
+            params.extend((name, self.application_name))
+        return {r["name"]: r["position"] or 0 for r in self._fetch(query, params)}
+
+    def head(self) -> int:
+        rows = self._fetch(SQL("SELECT max(notification_id) AS head FROM {}").format(self._t(self.events_table_name)))
+        return rows[0]["head"] or 0
+
+    def projection_status(self, runners_or_names: Iterable[Any] = ALL) -> list[dict[str, Any]]:
+        tables = self._tracking_tables(runners_or_names)
+        positions = self._positions(tables)
+        head = self.head()
+        return [
+            {"name": name, "position": positions[name], "head": head, "lag": max(head - positions[name], 0)}
+            for name, _ in tables
+        ]
+
+    def wait_for(self, projection_names: Iterable[Any], position: int, timeout: float) -> bool:
+        """Blocks until every named projection has applied ``position``; False on timeout."""
+        tables = self._tracking_tables(projection_names)
+        deadline = time.monotonic() + timeout
+        interval = 0.002
+        while True:
+            positions = self._positions(tables)
+            if all(p >= position for p in positions.values()):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 2, 0.02)

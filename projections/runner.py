@@ -1,0 +1,347 @@
+"""Runs one projection: follows the application's global feed in batches and applies each batch
+to the read-model tables together with the tracking record, in one transaction.
+
+Guarantees
+----------
+- **Exactly once.** Every batch transaction first locks the projection's tracking row
+  (``SELECT ... FOR UPDATE``) and checks that it still holds the position this runner started
+  the batch from; the tables and the new position commit together. A runner that finds the
+  position moved (another process, a rebuild) drops its in-memory state and starts again from
+  the stored position, so nothing is applied twice or skipped, even if the advisory lock below
+  is lost for a moment.
+- **One process at a time.** A session-level advisory lock
+  (``pg_try_advisory_lock(hashtext('oms-projection:' || name))``) is held on a dedicated
+  connection while the runner is active; other runners retry every ``lock_retry_interval``
+  seconds and take over when the holder goes away.
+- **No skipping.** A failing batch is logged and rolled back; in-memory state is dropped and
+  the batch is retried with exponential back-off (0.1 s .. ``max_backoff``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Tracking
+from psycopg.sql import SQL
+
+from projections.base import BatchProjection
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY_PREFIX = "oms-projection:"
+
+
+class _PositionMoved(Exception):
+    """The stored position is not where this runner thought it was."""
+
+
+class ProjectionBusy(Exception):
+    """Another process runs the projection and did not catch up in time."""
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        app: Any,
+        projection: BatchProjection[Any],
+        *,
+        batch_size: int = 1000,
+        rebuild_batch_size: int = 5000,
+        poll_interval: float = 0.1,
+        lock_retry_interval: float = 2.0,
+        max_backoff: float = 5.0,
+        lock_check_interval: float = 5.0,
+    ) -> None:
+        self.app = app
+        self.projection = projection
+        self.view = projection.view
+        self.batch_size = batch_size
+        self.rebuild_batch_size = rebuild_batch_size
+        self.poll_interval = poll_interval
+        self.lock_retry_interval = lock_retry_interval
+        self.max_backoff = max_backoff
+        self.lock_check_interval = lock_check_interval
+
+        schema = self.view.datastore.schema
+        self.lock_key = LOCK_KEY_PREFIX + (self.name if schema == "public" else f"{schema}.{self.name}")
+        tracking = self.view.table(self.view.tracking_table_name)
+        self._select_position_for_update = SQL(
+            "SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(tracking)
+        self._ensure_position_row = SQL(
+            "INSERT INTO {} (application_name, notification_id) VALUES (%s, 0) "
+            "ON CONFLICT (application_name) DO NOTHING").format(tracking)
+        self._zero_position = SQL(
+            "UPDATE {} SET notification_id = 0 WHERE application_name = %s").format(tracking)
+
+        self._position: int | None = None  # None: read it from the database before the next batch
+        self._processing = threading.RLock()
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_conn: psycopg.Connection[Any] | None = None
+        self._lock_checked_at = 0.0
+        self._waiting_logged = False
+        # Counters, for status pages and tests.
+        self.batches = 0
+        self.events = 0
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    @property
+    def tracking_table_name(self) -> str:
+        return self.view.tracking_table_name
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this runner holds the projection's advisory lock."""
+        return self._lock_conn is not None
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def create_tables(self) -> None:
+        """Creates the read-model and tracking tables and indexes (idempotent)."""
+        self.view.create_table()
+
+    def start(self) -> None:
+        if self.is_running:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name=f"projection-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stops the thread (after the batch in hand) and releases the advisory lock."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        with self._processing:
+            self._release_lock()
+
+    def close(self) -> None:
+        """Stops and closes the projection's connection pool (the runner cannot be started again)."""
+        self.stop()
+        self.view.datastore.close()
+
+    def notify(self) -> None:
+        """New events were committed: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ positions
+
+    def position(self) -> int:
+        """The last notification id applied, as stored in the database."""
+        return self.view.max_tracking_id(self.app.name) or 0
+
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def wait(self, position: int, timeout: float | None = None, interval: float = 0.01) -> bool:
+        """Blocks until the stored position reaches ``position``; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.position() < position:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+        return True
+
+    # ------------------------------------------------------------------ rebuild
+
+    def rebuild(self, timeout: float | None = None) -> int:
+        """Empties the projection's tables, sets its position to zero and replays the feed to
+        the current head; returns the position reached.
+
+        - Not running here and nobody else runs it: replays synchronously under the advisory lock.
+        - Running in this process: the runner's thread replays; waits for it.
+        - Run by another process: resets (that process notices and replays); waits for it, raising
+          ``ProjectionBusy`` after ``timeout`` seconds.
+        """
+        head = self.head()
+        if self.is_running:
+            self._reset()
+            self.notify()
+            if not self.wait(head, timeout):
+                raise ProjectionBusy(f"projection {self.name} did not reach {head} within {timeout} s")
+            return self.position()
+        if self._try_lock():
+            try:
+                self._reset()
+                while self._process_batch(self.rebuild_batch_size) != 0:
+                    pass
+            finally:
+                with self._processing:
+                    self._release_lock()
+            return self.position()
+        log.info("projection %s is run by another process; resetting it there", self.name)
+        self._reset()
+        if not self.wait(head, timeout):
+            raise ProjectionBusy(f"projection {self.name} is run by another process that did not reach "
+                                 f"{head} within {timeout} s")
+        return self.position()
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Applies everything up to the head (or up to notification id ``until``) synchronously;
+        returns the number of notifications applied. The runner must not be started; takes the
+        advisory lock for the duration (``ProjectionBusy`` if another process holds it)."""
+        if self.is_running:
+            raise RuntimeError("the runner is started; use wait() instead")
+        if not self._try_lock():
+            raise ProjectionBusy(f"projection {self.name} is run by another process")
+        try:
+            total = 0
+            while (count := self._process_batch(self.batch_size, until)) != 0:
+                total += max(count, 0)
+            return total
+        finally:
+            with self._processing:
+                self._release_lock()
+
+    def _reset(self) -> None:
+        with self._processing:
+            with self.view.datastore.transaction(commit=True) as curs:
+                curs.execute(self._ensure_position_row, (self.app.name,))
+                curs.execute(self._select_position_for_update, (self.app.name,))  # same lock order as batches
+                self.view.truncate(curs)
+                curs.execute(self._zero_position, (self.app.name,))
+            self.projection.reset()
+            self._position = None
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            if not self._holds_lock():
+                if not self._try_lock():
+                    self._stopping.wait(self.lock_retry_interval)
+                    continue
+            try:
+                self._wakeup.clear()
+                count = self._process_batch(self.batch_size)
+                backoff = 0.1
+                if count == 0:
+                    self._wakeup.wait(self.poll_interval)
+            except Exception:
+                log.exception("projection %s: batch failed; retrying in %.1f s", self.name, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+        with self._processing:
+            self._release_lock()
+
+    def _process_batch(self, limit: int, until: int | None = None) -> int:
+        """Applies the next batch. Returns the number of notifications applied, 0 at the head,
+        -1 when the stored position had moved (state reset; call again)."""
+        with self._processing:
+            if self._position is None:
+                self._position = self._load_position()
+            start = self._position
+            if until is not None and start >= until:
+                return 0
+            notes = self.app.recorder.select_notifications(start=start + 1, limit=limit, stop=until)
+            if not notes:
+                return 0
+            projection = self.projection
+            mapper = self.app.mapper
+            interested = projection.interested
+            events = [(n.id, mapper.to_domain_event(n)) for n in notes if interested(n.topic)]
+            last = notes[-1].id
+            try:
+                staged = projection.stage(events)
+                with self.view.datastore.transaction(commit=True) as curs:
+                    curs.execute(self._select_position_for_update, (self.app.name,))
+                    row = curs.fetchone()
+                    stored = row["notification_id"] if row else None
+                    if stored != start:
+                        raise _PositionMoved(stored)
+                    projection.write(curs, staged)
+                    self.view._insert_tracking(curs, Tracking(self.app.name, last))
+            except _PositionMoved as moved:
+                log.warning("projection %s: position moved from %s to %s elsewhere; resynchronising",
+                            self.name, start, moved.args[0])
+                projection.reset()
+                self._position = None
+                return -1
+            except BaseException:
+                projection.reset()
+                self._position = None
+                raise
+            self._position = last
+            self.batches += 1
+            self.events += len(notes)
+            return len(notes)
+
+    def _load_position(self) -> int:
+        self.projection.reset()
+        with self.view.datastore.transaction(commit=True) as curs:
+            curs.execute(self._ensure_position_row, (self.app.name,))
+            curs.execute(self._select_position_for_update, (self.app.name,))
+            row = curs.fetchone()
+        return row["notification_id"] if row else 0
+
+    # ------------------------------------------------------------------ advisory lock
+
+    def _try_lock(self) -> bool:
+        if self._lock_conn is not None:
+            return True
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            kwargs = dict(self.view.datastore.pool.kwargs or {})
+            kwargs.pop("row_factory", None)
+            conn = psycopg.connect(autocommit=True, application_name=f"oms-projection-{self.name}", **kwargs)
+            acquired = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.lock_key,)).fetchone()[0]
+        except psycopg.Error:
+            log.exception("projection %s: cannot reach the database to take its lock", self.name)
+            if conn is not None:
+                conn.close()
+            return False
+        if not acquired:
+            conn.close()
+            if not self._waiting_logged:
+                log.info("projection %s is run by another process; retrying every %.0f s",
+                         self.name, self.lock_retry_interval)
+                self._waiting_logged = True
+            return False
+        self._lock_conn = conn
+        self._lock_checked_at = time.monotonic()
+        self._waiting_logged = False
+        self._position = None  # whatever happened before, start from the stored position
+        log.info("projection %s: running (lock taken)", self.name)
+        return True
+
+    def _holds_lock(self) -> bool:
+        conn = self._lock_conn
+        if conn is None:
+            return False
+        now = time.monotonic()
+        if now - self._lock_checked_at < self.lock_check_interval:
+            return True
+        self._lock_checked_at = now
+        try:
+            conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            log.warning("projection %s: lost the connection holding its lock", self.name)
+            with self._processing:
+                self._release_lock()
+            return False
+
+    def _release_lock(self) -> None:
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is not None:
+            try:
+                conn.close()  # ends the session: the advisory lock goes with it
+            except psycopg.Error:
+                pass
+        self._position = None

@@ -1,0 +1,52 @@
+"""``stock_levels`` read model: on hand, reserved and available units per SKU and location."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.sql import SQL
+
+from domain.stock import StockItem
+from projections.base import AggregateStateProjection, ReadModelView
+
+
+class StockLevelsView(ReadModelView):
+    tables = ("stock_levels",)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS {s}.stock_levels (
+            sku text NOT NULL,
+            location_id text NOT NULL,
+            on_hand integer NOT NULL,
+            reserved integer NOT NULL,
+            available integer NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (sku, location_id)
+        )""",
+        # The primary key serves lookups by SKU; this one serves "what is at location X".
+        "CREATE INDEX IF NOT EXISTS stock_levels_location_id_idx ON {s}.stock_levels (location_id, sku)",
+        "COMMENT ON TABLE {s}.stock_levels IS "
+        "'Units per SKU and location (read model): available = on_hand - reserved'",
+    )
+
+
+class StockLevelsProjection(AggregateStateProjection[StockLevelsView]):
+    name = "stock_levels"
+    aggregate_class = StockItem
+
+    def write(self, curs: Cursor[Any], staged: dict[UUID, StockItem]) -> None:
+        if not staged:
+            return
+        rows = sorted(
+            ((i.sku, i.location_id, i.on_hand, i.reserved, i.available, i.modified_on) for i in staged.values()),
+            key=lambda row: (row[0], row[1]),  # a stable lock order
+        )
+        curs.executemany(
+            SQL(
+                "INSERT INTO {} (sku, location_id, on_hand, reserved, available, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (sku, location_id) DO UPDATE SET on_hand = EXCLUDED.on_hand, "
+                "reserved = EXCLUDED.reserved, available = EXCLUDED.available, updated_at = EXCLUDED.updated_at"
+            ).format(self.view.table("stock_levels")),
+            rows,
+        )
