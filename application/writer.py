@@ -9,7 +9,8 @@ so the feed's order is commit order) and every command is answered only after th
 - Another writer process is detected twice over: before deciding, the feed's head is compared
   with the last position this writer knows, and aggregates changed by others are evicted from
   the cache; and every event carries its expected version, so an interleaved write makes the
-  insert fail on the event store's unique key, after which the batch is decided again.
+  insert fail on the event store's unique key. The batch is then decided again while holding
+  the event table's lock, so the retry cannot conflict (optimistic first, pessimistic once).
 """
 from __future__ import annotations
 
@@ -67,12 +68,10 @@ class _Decided:
 
 
 class GroupCommitWriter:
-    def __init__(self, app: OrderManagement, cache: AggregateCache, *, max_batch: int = 500,
-                 max_attempts: int = 5) -> None:
+    def __init__(self, app: OrderManagement, cache: AggregateCache, *, max_batch: int = 500) -> None:
         self.app = app
         self.cache = cache
         self.max_batch = max_batch
-        self.max_attempts = max_attempts
         self._queue: deque[_Submission] = deque()
         self._wakeup = threading.Condition()
         self._stopping = False
@@ -153,33 +152,57 @@ class GroupCommitWriter:
                         submission.future.set_exception(WriterUnavailable(str(error)))
 
     def _commit(self, batch: list[_Submission]) -> None:
-        pending = batch
-        for attempt in range(self.max_attempts):
-            self._catch_up()
-            staged: dict[UUID, Any] = {}
-            decided = self._decide(pending, staged, presume_unknown_is_new=attempt == 0)
-            if not decided:
-                return
-            stored = [event for d in decided for event in d.stored]
-            try:
-                ids = self.app.recorder.insert_events(stored) if stored else []
-            except IntegrityError:
-                # Someone else wrote one of these aggregates (or created one we took as new).
-                log.info("group commit conflict (attempt %d, %d commands); deciding again",
-                         attempt + 1, len(decided))
-                self.cache.evict(staged)
-                pending = [d.submission for d in decided]
-                continue
-            except Exception as error:
-                self.cache.evict(staged)
-                for d in decided:
-                    d.submission.future.set_exception(WriterUnavailable(f"event store write failed: {error}"))
-                return
-            self._committed(staged, decided, list(ids or []))
+        """Optimistically first: decide without any lock, insert with expected versions. If
+        another writer got in between, decide the batch again while holding the event table's
+        lock, which no other writer can pass, so the second attempt cannot conflict."""
+        self._catch_up()
+        staged: dict[UUID, Any] = {}
+        decided = self._decide(batch, staged, presume_unknown_is_new=True)
+        stored = [event for d in decided for event in d.stored]
+        if not stored:
+            self._committed(staged, decided, [])
             return
-        for submission in pending:
-            submission.future.set_exception(
-                ConcurrencyConflict("the command kept conflicting with concurrent changes; try again"))
+        try:
+            ids = self.app.recorder.insert_events(stored)
+        except IntegrityError:
+            log.info("group commit conflict (%d commands); deciding again under the table lock", len(decided))
+            self.cache.evict(staged)
+            self._commit_exclusively([d.submission for d in decided])
+            return
+        except Exception as error:
+            self._failed(staged, decided, error)
+            return
+        self._committed(staged, decided, list(ids or []))
+
+    def _commit_exclusively(self, batch: list[_Submission]) -> None:
+        recorder = self.app.recorder
+        staged: dict[UUID, Any] = {}
+        decided: list[_Decided] = []
+        try:
+            with recorder.datastore.transaction(commit=True) as curs:
+                # The same lock the recorder's insert takes; held from before we look until commit.
+                for statement in recorder.lock_table_statements:
+                    curs.execute(statement)
+                self._catch_up()
+                decided = self._decide(batch, staged, presume_unknown_is_new=False)
+                stored = [event for d in decided for event in d.stored]
+                ids: list[int] = []
+                if stored:
+                    # The recorder's own insert path (lock, NOTIFY, INSERT ... RETURNING), in our transaction.
+                    recorder._insert_stored_events(curs, stored)
+                    ids = [row["notification_id"] for row in curs.fetchall()]
+        except Exception as error:
+            self._failed(staged, decided, error)
+            return
+        self._committed(staged, decided, ids)
+
+    def _failed(self, staged: dict[UUID, Any], decided: list[_Decided], error: Exception) -> None:
+        self.cache.evict(staged)
+        failure = (ConcurrencyConflict(f"the command conflicted with a concurrent change: {error}")
+                   if isinstance(error, IntegrityError)
+                   else WriterUnavailable(f"event store write failed: {error}"))
+        for d in decided:
+            d.submission.future.set_exception(failure)
 
     def _decide(self, batch: Iterable[_Submission], staged: dict[UUID, Any], *,
                 presume_unknown_is_new: bool) -> list[_Decided]:

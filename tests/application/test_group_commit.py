@@ -117,3 +117,23 @@ def test_long_streams_are_snapshotted_and_load_the_same(node, ctx):
     for event in node.app.events.get(item_id):
         replayed = event.mutate(replayed)
     assert replayed.on_hand == 451
+
+
+def test_a_conflict_is_decided_again_under_the_table_lock_and_succeeds(url, ctx):
+    one, two = Node(url), Node(url)
+    try:
+        stock_up(one.service, ctx, {("berlin-wh", "A"): 10})
+        item_id = stock_item_id("A", "berlin-wh")
+        stale = two.cache.get(item_id)
+        one.service.adjust_stock(commands.AdjustStock("berlin-wh", "A", -4, "count"), ctx)
+        # Make the second writer believe its stale copy is current, as if the first writer's
+        # commit landed between its catch-up and its insert.
+        two.writer._position = two.app.recorder.max_notification_id()
+        two.cache.put(item_id, stale)
+        result = two.service.adjust_stock(commands.AdjustStock("berlin-wh", "A", -1, "count"), ctx)
+        assert result.document["on_hand"] == 5
+        stored = one.app.repository.get(item_id)
+        assert (stored.on_hand, stored.version) == (5, stale.version + 2)
+    finally:
+        one.close()
+        two.close()
