@@ -1,4 +1,9 @@
-"""What integrators ask the OMS to do. Plain data; the handlers give them meaning."""
+"""What integrators ask the OMS to do. Plain data; the handlers give them meaning.
+
+``expected_versions`` (from HTTP ``If-Match``): the order versions the client's change was based
+on; the handler refuses the command when the order has moved on (checked inside the writer, so
+no change can slip in between). None means no precondition.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,11 +55,13 @@ class PlaceOrder:
 @dataclass(frozen=True)
 class PickShipment:
     shipment_id: str
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
 class PackShipment:
     shipment_id: str
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,24 +69,28 @@ class ShipShipment:
     shipment_id: str
     carrier: str
     tracking_number: str | None = None
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
 class DeliverShipment:
     shipment_id: str
     delivered_at: datetime | None = None
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
 class CancelOrder:
     order_id: str
     reason: str
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
 class RequestReturn:
     order_id: str
     lines: list[dict[str, Any]] = field(default_factory=list)
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,3 +98,4 @@ class ReceiveReturn:
     return_id: str
     location_id: str
     lines: list[dict[str, Any]] = field(default_factory=list)
+    expected_versions: frozenset[int] | None = None

@@ -13,3 +13,11 @@ class NotFound(Exception):
 
 class IdempotencyKeyReused(Exception):
     """The Idempotency-Key was already used for a different request body."""
+
+
+class PreconditionFailed(Exception):
+    """The order is no longer at the version the client based its change on (If-Match)."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"the order is at version {current_version}, not at any version the request named")
+        self.current_version = current_version

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from application import commands
-from application.errors import IdempotencyKeyReused, NotFound
+from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
 from application.idempotency import IdempotencyKey, idempotency_key_id
 from application.ports import Label, PaymentResult
 from application.unit_of_work import UnitOfWork
@@ -112,7 +112,7 @@ def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, location
 
 
 def cancel_order(uow: UnitOfWork, cmd: commands.CancelOrder) -> Order:
-    order = _order_for_update(uow, cmd.order_id)
+    order = _order_for_update(uow, cmd.order_id, cmd.expected_versions)
     _release(uow, order.id, order.cancel(cmd.reason))
     return order
 
@@ -122,7 +122,8 @@ def _release(uow: UnitOfWork, order_id: UUID, releases: list[Release]) -> None:
         uow.get(stock_item_id(r.sku, r.location_id)).release(order_id, r.quantity)
 
 
-def _order_for_update(uow: UnitOfWork, order_id: str | UUID) -> Order:
+def _order_for_update(uow: UnitOfWork, order_id: str | UUID,
+                      expected_versions: frozenset[int] | None = None) -> Order:
     try:
         aggregate_id = order_id if isinstance(order_id, UUID) else UUID(order_id)
     except ValueError:
@@ -130,10 +131,17 @@ def _order_for_update(uow: UnitOfWork, order_id: str | UUID) -> Order:
     order = uow.get(aggregate_id)
     if not isinstance(order, Order):
         raise NotFound("order", order_id)
+    _check_precondition(order, expected_versions)
     return order
 
 
-def _order_of(uow: UnitOfWork, entity_id: str, kind: str) -> Order:
+def _check_precondition(order: Order, expected_versions: frozenset[int] | None) -> None:
+    if expected_versions is not None and order.version not in expected_versions:
+        raise PreconditionFailed(order.version)
+
+
+def _order_of(uow: UnitOfWork, entity_id: str, kind: str,
+              expected_versions: frozenset[int] | None = None) -> Order:
     order_id = order_id_of(entity_id)
     order = uow.get(order_id) if order_id is not None else None
     if not isinstance(order, Order):
@@ -141,6 +149,7 @@ def _order_of(uow: UnitOfWork, entity_id: str, kind: str) -> Order:
     entities = order.shipments if kind == "shipment" else order.returns
     if entity_id not in entities:
         raise NotFound(kind, entity_id)
+    _check_precondition(order, expected_versions)
     return order
 
 
@@ -184,19 +193,19 @@ def record_refund(uow: UnitOfWork, order_id: UUID, return_id: str, amount, refun
 
 
 def pick_shipment(uow: UnitOfWork, cmd: commands.PickShipment) -> Order:
-    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order = _order_of(uow, cmd.shipment_id, "shipment", cmd.expected_versions)
     order.pick(cmd.shipment_id)
     return order
 
 
 def pack_shipment(uow: UnitOfWork, cmd: commands.PackShipment) -> Order:
-    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order = _order_of(uow, cmd.shipment_id, "shipment", cmd.expected_versions)
     order.pack(cmd.shipment_id)
     return order
 
 
 def ship_shipment(uow: UnitOfWork, cmd: commands.ShipShipment, label: Label) -> Order:
-    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order = _order_of(uow, cmd.shipment_id, "shipment", cmd.expected_versions)
     leaving = order.ship(cmd.shipment_id, cmd.carrier, label.tracking_number, label.tracking_url)
     for r in leaving:
         uow.get(stock_item_id(r.sku, r.location_id)).commit(order.id, r.quantity)
@@ -204,7 +213,7 @@ def ship_shipment(uow: UnitOfWork, cmd: commands.ShipShipment, label: Label) -> 
 
 
 def deliver_shipment(uow: UnitOfWork, cmd: commands.DeliverShipment) -> Order:
-    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order = _order_of(uow, cmd.shipment_id, "shipment", cmd.expected_versions)
     order.deliver(cmd.shipment_id, cmd.delivered_at or datetime.now(UTC))
     return order
 
@@ -213,12 +222,12 @@ def deliver_shipment(uow: UnitOfWork, cmd: commands.DeliverShipment) -> Order:
 
 
 def request_return(uow: UnitOfWork, cmd: commands.RequestReturn) -> tuple[Order, str]:
-    order = _order_for_update(uow, cmd.order_id)
+    order = _order_for_update(uow, cmd.order_id, cmd.expected_versions)
     return order, order.request_return(cmd.lines)
 
 
 def receive_return(uow: UnitOfWork, cmd: commands.ReceiveReturn) -> Order:
-    order = _order_of(uow, cmd.return_id, "return")
+    order = _order_of(uow, cmd.return_id, "return", cmd.expected_versions)
     _require_location(uow, cmd.location_id)
     for r in order.receive_return(cmd.return_id, cmd.location_id, cmd.lines):
         _stock_item_for_update(uow, r.sku, r.location_id).restock(cmd.return_id, r.quantity)

@@ -35,7 +35,7 @@ class PaymentGatewayUnavailable(Exception):
 @dataclass(frozen=True)
 class Label:
     tracking_number: str
-    tracking_url: str
+    tracking_url: str | None
 
 
 class Carrier(Protocol):
@@ -44,7 +44,8 @@ class Carrier(Protocol):
     def create_label(self, shipment_id: str, *, carrier: str, from_location: str,
                      to_postal_code: str | None, to_country: str | None) -> Label: ...
 
-    def tracking_url(self, carrier: str, tracking_number: str) -> str: ...
+    def tracking_url(self, carrier: str, tracking_number: str) -> str | None:
+        """The public tracking page, or None for a carrier this adapter does not know."""
 
 
 class UnknownCarrier(Exception):

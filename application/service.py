@@ -12,7 +12,7 @@ from application import commands, handlers
 from application.aggregate_cache import AggregateCache
 from application.context import CommandContext
 from application.documents import location_document, order_document, stock_document
-from application.errors import NotFound
+from application.errors import NotFound, PreconditionFailed
 from application.event_store import OrderManagement
 from application.payments import PaymentSettlement
 from application.ports import Carrier, Label, PaymentGatewayUnavailable
@@ -101,6 +101,8 @@ class OrderService:
         shipment leaving, then captures payment for what shipped."""
         order = self._committed_order_of(cmd.shipment_id, "shipment")
         shipment = order.shipments[cmd.shipment_id]
+        if cmd.expected_versions is not None and order.version not in cmd.expected_versions:
+            raise PreconditionFailed(order.version)
         if shipment["status"] != "packed":  # fail before asking the carrier for a label
             raise ForbiddenTransition(
                 f"cannot ship shipment {cmd.shipment_id}: it is {shipment['status']}, not packed")
@@ -132,7 +134,10 @@ class OrderService:
             settled_at = None
         if settled_at is not None:
             position = settled_at
-            order = self.cache.get(order.id)
+        # Re-read even when this call settled nothing: the policy may have settled it meanwhile.
+        latest = self.cache.get(order.id)
+        if isinstance(latest, Order) and latest.version > order.version:
+            order = latest
         return Outcome(order_document(order), position)
 
     # ------------------------------------------------------------ history

@@ -34,8 +34,6 @@ class SandboxCarrier:
             number = f"{digest % 10**12:012d}"
         return Label(number, self.tracking_url(carrier, number))
 
-    def tracking_url(self, carrier: str, tracking_number: str) -> str:
+    def tracking_url(self, carrier: str, tracking_number: str) -> str | None:
         template = _TRACKING_URLS.get(carrier.lower())
-        if template is None:
-            return ""
-        return template.format(number=tracking_number)
+        return template.format(number=tracking_number) if template else None

@@ -140,3 +140,19 @@ def test_as_of_replays_the_event_store(node, ctx):
     node.service.settle_payments(order_id, ctx)
     assert node.service.order_as_of(order_id, before)["status"] == "pending"
     assert node.service.order_as_of(order_id, node.cache.get(order_id).modified_on)["status"] == "confirmed"
+
+
+def test_a_stale_expected_version_is_refused_inside_the_writer(node, ctx):
+    from application.errors import PreconditionFailed
+
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 2})
+    placed = node.service.place_order(order_command("if-match", {"A": 1}), ctx)
+    order_id = UUID(placed.document["id"])
+    node.service.settle_payments(order_id, ctx)
+    version = node.cache.get(order_id).version
+    shipment_id = placed.document["shipments"][0]["id"]
+    head = node.app.recorder.max_notification_id()
+    with pytest.raises(PreconditionFailed):
+        node.service.pick(commands.PickShipment(shipment_id, frozenset({version - 1})), ctx)
+    assert node.app.recorder.max_notification_id() == head
+    node.service.pick(commands.PickShipment(shipment_id, frozenset({version})), ctx)

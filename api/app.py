@@ -1,0 +1,131 @@
+"""The FastAPI application.
+
+``create_app(system)`` serves a given, already started System (tests); ``create_app()`` (what
+``uvicorn --factory`` calls) builds one from the environment (``OMS_*``) in the lifespan, makes
+sure the admin key exists, starts it and stops it on shutdown.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from api.deps import RequestIdMiddleware, WritePositions
+from api.problems import Problem, install_problem_handlers, problem_responses
+from api.responses import OrjsonResponse
+from api.routes import (
+    api_keys,
+    locations,
+    operations,
+    orders,
+    returns,
+    shipments,
+    stock,
+)
+from infrastructure.bootstrap import System
+
+log = logging.getLogger(__name__)
+
+# Commands block a worker thread until their batch commits: allow plenty of them at once.
+THREADPOOL_SIZE = 200
+
+TAGS = [
+    {"name": "orders", "description": "Place, read and list orders; cancel; request returns; audit."},
+    {"name": "shipments", "description": "Move shipments through pick, pack, ship and deliver."},
+    {"name": "returns", "description": "Receive returned goods."},
+    {"name": "stock", "description": "Receive and adjust stock; stock levels per SKU."},
+    {"name": "locations", "description": "Warehouses and stores."},
+    {"name": "api-keys", "description": "API keys and their roles (admin)."},
+    {"name": "operations", "description": "Health and projection status."},
+]
+
+DESCRIPTION = """
+Event-sourced Order Management System.
+
+* **Auth**: `Authorization: Bearer <API key>`; roles `admin`, `integrator` (commands and
+  reads), `auditor` (orders, history, as-of), `analyst` (order and stock read models).
+* **Errors** are `application/problem+json` (RFC 9457); invalid input lists each problem under
+  `errors` with a JSON Pointer into the request body.
+* **Money** is a decimal string such as `"99.90"`.
+* **Read your writes**: a command returns `X-OMS-Position`; reads by the same key (or any read
+  sent with `X-OMS-Min-Position`) wait briefly until the read models include it.
+* **Concurrency**: order reads return an `ETag`; send it as `If-Match` with a command to have
+  it refused (412) if the order changed meanwhile.
+* `X-Request-ID` is taken from the request (or generated), echoed, and recorded with every event.
+"""
+
+
+def create_app(system: System | None = None) -> FastAPI:
+    owns_system = system is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
+        if not owns_system:
+            yield
+            return
+        built = await anyio.to_thread.run_sync(_build_and_start)
+        app.state.system = built
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(built.stop)
+
+    app = FastAPI(
+        title="Order Management System",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.system = system
+    app.state.write_positions = WritePositions()
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (orders, shipments, returns, stock, locations, api_keys, operations):
+        app.include_router(module.router)
+    _document_problem_schema(app)
+    return app
+
+
+def _build_and_start() -> System:
+    from infrastructure.bootstrap import build_system, ensure_admin_key
+    from infrastructure.settings import get_settings
+
+    settings = get_settings()
+    system = build_system(settings)
+    secret = ensure_admin_key(system.api_keys, settings)
+    if secret is not None:
+        log.warning("No API key existed, so an admin key was created (shown only once): %s", secret)
+    system.start()
+    return system
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Adds the Problem schema to the OpenAPI components (the responses refer to it by name)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes, tags=app.openapi_tags)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+            for name, definition in components["Problem"].pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            # FastAPI's own 422 model is not what this API returns: point every 422 at Problem.
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {})
+                    if "422" in responses and "HTTPValidationError" in str(responses["422"]):
+                        responses["422"] = problem_responses(422)[422]
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,40 @@
+"""The default response class: JSON rendered with orjson (Decimals as strings, never floats)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.responses import JSONResponse
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "model_dump"):  # a pydantic model returned directly
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, default=_default, option=_OPTIONS)
+
+
+class OrjsonResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def order_response(document: dict[str, Any], status_code: int = 200,
+                   headers: dict[str, str] | None = None) -> OrjsonResponse:
+    """An order document with its ETag (the order's version)."""
+    headers = dict(headers or {})
+    if document.get("version") is not None:
+        headers["ETag"] = f'"{document["version"]}"'
+    return OrjsonResponse(document, status_code=status_code, headers=headers)

@@ -1,0 +1,42 @@
+"""API keys (admin only): the secret is shown once, at creation."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from api.deps import Admin, SystemDep
+from api.problems import not_found, problem_responses
+from api.responses import OrjsonResponse
+from api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyList
+from infrastructure.api_keys import ApiKey
+
+router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+
+
+def key_document(key: ApiKey) -> dict[str, Any]:
+    return {"id": str(key.id), "name": key.name, "role": key.role.value, "created_at": key.created_at,
+            "revoked_at": key.revoked_at, "active": key.active}
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated, responses=problem_responses(401, 403, 422, 503))
+def create_api_key(body: ApiKeyIn, system: SystemDep, admin: Admin) -> OrjsonResponse:
+    """Creates a key with a role; the response holds its secret, which is never shown again."""
+    key, secret = system.api_keys.create(body.name, body.role)
+    return OrjsonResponse({**key_document(key), "secret": secret}, status_code=201,
+                          headers={"Location": f"/api-keys/{key.id}", "Cache-Control": "no-store"})
+
+
+@router.get("", response_model=ApiKeyList, responses=problem_responses(401, 403, 503))
+def list_api_keys(system: SystemDep, admin: Admin) -> OrjsonResponse:
+    """Every key, active or revoked (never a secret)."""
+    return OrjsonResponse({"data": [key_document(k) for k in system.api_keys.list()]})
+
+
+@router.delete("/{key_id}", status_code=204, response_class=Response,
+               responses=problem_responses(401, 403, 404, 503))
+def revoke_api_key(key_id: Annotated[str, Path(max_length=64)], system: SystemDep, admin: Admin) -> Response:
+    """Revokes a key at once (revoking twice is fine)."""
+    if not system.api_keys.revoke(key_id):
+        raise not_found("API key", key_id)
+    return Response(status_code=204)

@@ -1,0 +1,34 @@
+"""Operations: health (no auth) and projection status (admin)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import Admin, SystemDep
+from api.problems import ProblemException, problem_responses
+from api.responses import OrjsonResponse
+from api.schemas import Health, ProjectionList
+
+router = APIRouter(tags=["operations"])
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/health", response_model=Health, responses=problem_responses(503))
+def health(system: SystemDep) -> OrjsonResponse:
+    """200 when the database answers (``SELECT 1`` through the read pool), else 503."""
+    try:
+        with system.read_pool.connection(timeout=HEALTH_TIMEOUT_SECONDS) as conn:
+            conn.execute("SET LOCAL statement_timeout = 2000")
+            conn.execute("SELECT 1")
+    except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
+        raise ProblemException(503, "the database does not answer", title="Service unavailable",
+                               slug="service-unavailable", headers={"Retry-After": "1"}) from error
+    return OrjsonResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/projections", response_model=ProjectionList, responses=problem_responses(401, 403, 503))
+def projections(system: SystemDep, admin: Admin) -> OrjsonResponse:
+    """Each read model's position in the event feed and how far it lags behind the head."""
+    status = system.queries.projection_status(system.projections)
+    head = max((s.get("head") or 0 for s in status), default=None)
+    return OrjsonResponse({"head": head, "data": status})

@@ -1,0 +1,199 @@
+"""Orders: place, read, list, cancel, request returns; history and as-of state for auditors."""
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+from urllib.parse import urlencode
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.deps import (
+    Auditor,
+    Commander,
+    IfMatch,
+    OrderReader,
+    SystemDep,
+    expected_versions,
+    command_context,
+    consistent,
+    etag,
+    recorded,
+)
+from api.problems import invalid_parameter, not_found, problem_responses
+from api.responses import OrjsonResponse, order_response
+from api.schemas import (
+    CancelIn,
+    FulfillmentStatus,
+    History,
+    OrderIn,
+    OrderList,
+    OrderOut,
+    OrderStatus,
+    PaymentStatus,
+    ReturnIn,
+    ReturnOut,
+)
+from application import commands
+
+try:  # the read model's own error for a cursor it did not issue
+    from projections.queries import InvalidCursor
+except ImportError:  # pragma: no cover - projections not installed yet
+    InvalidCursor = ValueError  # type: ignore[misc,assignment]
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+OrderIdPath = Annotated[str, Path(max_length=64, description="the order id (a UUID)")]
+
+
+def parse_order_id(order_id: str) -> UUID:
+    """Order ids are UUIDs; anything else names no order (404, not 422)."""
+    try:
+        return UUID(order_id)
+    except ValueError:
+        raise not_found("order", order_id) from None
+
+
+# ---------------------------------------------------------------- commands
+
+
+@router.post("", status_code=201, response_model=OrderOut,
+             responses={200: {"model": OrderOut,
+                              "description": "The order already existed (same channel and external_id, or "
+                                             "a retry with the same Idempotency-Key); nothing was recorded"},
+                        **problem_responses(401, 403, 409, 422, 503)})
+async def place_order(
+    body: OrderIn, request: Request, system: SystemDep, key: Commander,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=255,
+        description="Retries with the same key and body return the first result; a different body is 422")] = None,
+) -> OrjsonResponse:
+    """Places an order: it is sourced from the nearest locations with stock and reserved at once;
+    payment is authorised by itself right after (poll the order, or read it back)."""
+    fingerprint = None
+    if idempotency_key is not None:
+        canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        fingerprint = hashlib.sha256(canonical).hexdigest()
+    cmd = commands.PlaceOrder(
+        channel=body.channel,
+        external_id=body.external_id,
+        currency=body.currency,
+        customer=body.customer.model_dump(),
+        shipping_address=body.shipping_address.model_dump(),
+        lines=[{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price} for line in body.lines],
+        shipping_price=body.shipping_price,
+        payment=body.payment.model_dump(),
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        key_owner=str(key.id),
+    )
+    outcome = await system.service.place_order_async(cmd, command_context(request, key, "PlaceOrder"))
+    headers = {"Location": f"/orders/{outcome.document['id']}"}
+    recorded(request, key, outcome.position, headers)
+    if not outcome.created:
+        headers["Idempotent-Replayed"] = "true"
+    return order_response(outcome.document, 201 if outcome.created else 200, headers)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut,
+             responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
+def cancel_order(order_id: OrderIdPath, body: CancelIn, request: Request, system: SystemDep, key: Commander,
+                 if_match: IfMatch = None) -> OrjsonResponse:
+    """Cancels the order, releasing its reservations and voiding the payment (409 once shipped)."""
+    uuid = parse_order_id(order_id)
+    outcome = system.service.cancel_order(
+        commands.CancelOrder(str(uuid), body.reason, expected_versions=expected_versions(if_match)),
+                                          command_context(request, key, "CancelOrder"))
+    headers: dict[str, str] = {}
+    recorded(request, key, outcome.position, headers)
+    return order_response(outcome.document, 200, headers)
+
+
+@router.post("/{order_id}/returns", status_code=201, response_model=ReturnOut,
+             responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
+def request_return(order_id: OrderIdPath, body: ReturnIn, request: Request, system: SystemDep, key: Commander,
+                   if_match: IfMatch = None) -> OrjsonResponse:
+    """Requests a return of delivered units (409 for more than was delivered)."""
+    uuid = parse_order_id(order_id)
+    lines = [line.model_dump() for line in body.lines]
+    outcome = system.service.request_return(
+        commands.RequestReturn(str(uuid), lines, expected_versions=expected_versions(if_match)),
+                                            command_context(request, key, "RequestReturn"))
+    headers: dict[str, str] = {}
+    recorded(request, key, outcome.position, headers)
+    return OrjsonResponse(outcome.document, status_code=201, headers=headers)
+
+
+# ---------------------------------------------------------------- reads
+
+
+class OrderFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: OrderStatus | None = None
+    payment_status: PaymentStatus | None = None
+    fulfillment_status: FulfillmentStatus | None = None
+    channel: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    sku: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    created_after: AwareDatetime | None = Field(None, description="RFC 3339, with a time zone")
+    created_before: AwareDatetime | None = Field(None, description="RFC 3339, with a time zone")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+
+@router.get("", response_model=OrderList, responses=problem_responses(401, 403, 422, 503))
+def list_orders(request: Request, filters: Annotated[OrderFilters, Query()], system: SystemDep,
+                key: OrderReader, _fresh: Annotated[None, Depends(consistent("orders"))]) -> OrjsonResponse:
+    """Orders newest first, filtered; follow ``next_cursor`` (or the ``Link: rel="next"`` header)."""
+    try:
+        data, next_cursor = system.queries.list_orders(
+            status=filters.status, payment_status=filters.payment_status,
+            fulfillment_status=filters.fulfillment_status, channel=filters.channel, sku=filters.sku,
+            created_after=filters.created_after, created_before=filters.created_before,
+            limit=filters.limit, cursor=filters.cursor)
+    except InvalidCursor:
+        raise invalid_parameter("cursor", "query", "not a cursor this API issued") from None
+    headers = {}
+    if next_cursor:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        params.append(("cursor", next_cursor))
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return OrjsonResponse({"data": data, "next_cursor": next_cursor}, headers=headers)
+
+
+@router.get("/{order_id}", response_model=OrderOut,
+            responses={304: {"description": "Not modified (If-None-Match)"},
+                       **problem_responses(401, 403, 404, 503)})
+def get_order(order_id: OrderIdPath, system: SystemDep, key: OrderReader,
+              _fresh: Annotated[None, Depends(consistent("orders"))],
+              if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None) -> OrjsonResponse:
+    """The order document, with its ``ETag`` for ``If-Match`` on later commands."""
+    uuid = parse_order_id(order_id)
+    document = system.queries.order(uuid)
+    if document is None:
+        raise not_found("order", order_id)
+    tag = etag(document["version"])
+    if if_none_match is not None and tag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": tag})  # type: ignore[return-value]
+    return order_response(document)
+
+
+@router.get("/{order_id}/history", response_model=History, responses=problem_responses(401, 403, 404, 503))
+def order_history(order_id: OrderIdPath, system: SystemDep, key: Auditor,
+                  _fresh: Annotated[None, Depends(consistent("order_history"))]) -> OrjsonResponse:
+    """Every event of the order, oldest first, with who caused it and in which request."""
+    uuid = parse_order_id(order_id)
+    events = system.queries.history(uuid)
+    if not events:
+        raise not_found("order", order_id)
+    return OrjsonResponse({"data": events})
+
+
+@router.get("/{order_id}/as-of", response_model=OrderOut, responses=problem_responses(401, 403, 404, 422, 503))
+def order_as_of(order_id: OrderIdPath, system: SystemDep, key: Auditor,
+                at: Annotated[AwareDatetime, Query(description="RFC 3339 instant with a time zone")]) -> OrjsonResponse:
+    """The order as it was at ``at``, rebuilt from the event store (not the read model)."""
+    uuid = parse_order_id(order_id)
+    return order_response(system.service.order_as_of(uuid, at))

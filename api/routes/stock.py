@@ -1,0 +1,54 @@
+"""Stock: receipts, adjustments and levels per SKU."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from api.deps import (
+    Commander,
+    StockReader,
+    SystemDep,
+    command_context,
+    consistent,
+    recorded,
+)
+from api.problems import not_found, problem_responses
+from api.responses import OrjsonResponse
+from api.schemas import StockAdjustmentIn, StockAtLocation, StockOut, StockReceiptIn
+from application import commands
+
+router = APIRouter(prefix="/stock", tags=["stock"])
+
+
+@router.post("/receipts", response_model=StockAtLocation, status_code=201,
+             responses=problem_responses(401, 403, 404, 409, 422, 503))
+def receive_stock(body: StockReceiptIn, request: Request, system: SystemDep, key: Commander) -> OrjsonResponse:
+    """Goods received at a location (404 for an unknown location)."""
+    cmd = commands.ReceiveStock(body.location_id, body.sku, body.quantity)
+    outcome = system.service.receive_stock(cmd, command_context(request, key, "ReceiveStock"))
+    headers: dict[str, str] = {}
+    recorded(request, key, outcome.position, headers)
+    return OrjsonResponse(outcome.document, status_code=201, headers=headers)
+
+
+@router.post("/adjustments", response_model=StockAtLocation, status_code=201,
+             responses=problem_responses(401, 403, 404, 409, 422, 503))
+def adjust_stock(body: StockAdjustmentIn, request: Request, system: SystemDep, key: Commander) -> OrjsonResponse:
+    """A count correction; on-hand can never go below what is reserved (409)."""
+    cmd = commands.AdjustStock(body.location_id, body.sku, body.quantity_delta, body.reason)
+    outcome = system.service.adjust_stock(cmd, command_context(request, key, "AdjustStock"))
+    headers: dict[str, str] = {}
+    recorded(request, key, outcome.position, headers)
+    return OrjsonResponse(outcome.document, status_code=201, headers=headers)
+
+
+@router.get("/{sku}", response_model=StockOut, responses=problem_responses(401, 403, 404, 503))
+def get_stock(sku: Annotated[str, Path(min_length=1, max_length=100)], system: SystemDep,
+              key: StockReader,
+              _fresh: Annotated[None, Depends(consistent("stock_levels"))]) -> OrjsonResponse:
+    """On hand, reserved and available: in total and per location."""
+    stock = system.queries.stock(sku)
+    if stock is None:
+        raise not_found("sku", sku)
+    return OrjsonResponse(stock)

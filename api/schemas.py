@@ -1,0 +1,377 @@
+"""Request and response models, per resource.
+
+Inputs reject unknown fields (``extra="forbid"``): clients can never set ids, statuses or
+totals. Money is a decimal string (``"99.90"``); JSON numbers are accepted too and read
+exactly as written (``Decimal(str(number))``), never kept as floats.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+# ---------------------------------------------------------------- field types
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Output(BaseModel):
+    # Documents may gain fields; the models document the shape without hiding additions.
+    model_config = ConfigDict(extra="allow")
+
+
+def text(max_length: int) -> Any:
+    """A non-blank string of at most ``max_length`` characters."""
+    return StringConstraints(min_length=1, max_length=max_length, pattern=r"\S")
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\s/]+$")]
+Quantity = Annotated[int, Field(strict=True, gt=0, le=1_000_000, description="a positive whole number")]
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"),
+                     Field(description="ISO 4217 code, three uppercase letters", examples=["EUR"])]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                  Field(examples=["ada@example.com"])]
+Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]{2,31}$"),
+                  Field(examples=["+4915112345678"])]
+
+_MONEY = re.compile(r"^\d{1,15}(\.\d{1,4})?$")
+
+
+def _money(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise PydanticCustomError("money", 'must be a decimal amount as a string, such as "9.99"')
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("money", 'must be a decimal amount as a string, such as "9.99"')
+        value = str(value)  # the shortest repr: what the client wrote, not the binary float
+    elif isinstance(value, (int, Decimal)):
+        value = str(value)
+    if not isinstance(value, str) or not _MONEY.match(value):
+        raise PydanticCustomError(
+            "money", 'must be a non-negative decimal amount with at most 4 decimals, as a string such as "9.99"')
+    return Decimal(value)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,15}(\.\d{1,4})?$", "examples": ["99.90"],
+                    "description": "decimal amount as a string (JSON numbers are accepted and read exactly)"}),
+]
+MoneyOut = Annotated[str, Field(examples=["99.90"], description="decimal amount as a string")]
+
+# ISO 3166-1 alpha-2 (officially assigned codes).
+COUNTRIES = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
+BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
+EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
+HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
+LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
+NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
+SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
+TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+""".split())
+
+
+def _country(value: Any) -> Any:
+    if isinstance(value, str) and value not in COUNTRIES:
+        raise PydanticCustomError("country", "must be an ISO 3166-1 alpha-2 country code such as \"DE\"")
+    return value
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), BeforeValidator(_country),
+                    Field(examples=["DE"], description="ISO 3166-1 alpha-2")]
+
+OrderStatus = Literal["pending", "confirmed", "backordered", "on_hold", "completed", "cancelled"]
+PaymentStatus = Literal["pending", "authorized", "declined", "voided", "paid", "partially_refunded", "refunded"]
+FulfillmentStatus = Literal["unfulfilled", "partially_shipped", "shipped", "partially_delivered", "delivered"]
+Role = Literal["admin", "integrator", "auditor", "analyst"]
+
+# ---------------------------------------------------------------- locations
+
+
+class LocationIn(Input):
+    name: Annotated[str, text(200)]
+    kind: Literal["warehouse", "store"]
+    latitude: Latitude
+    longitude: Longitude
+
+
+class LocationOut(Output):
+    location_id: str
+    name: str
+    kind: Literal["warehouse", "store"]
+    latitude: float
+    longitude: float
+
+
+class LocationList(Output):
+    data: list[LocationOut]
+
+# ---------------------------------------------------------------- stock
+
+
+class StockReceiptIn(Input):
+    location_id: Identifier
+    sku: Sku
+    quantity: Quantity
+
+
+class StockAdjustmentIn(Input):
+    location_id: Identifier
+    sku: Sku
+    quantity_delta: Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000,
+                                         description="units to add (positive) or remove (negative)")]
+    reason: Annotated[str, text(500)]
+
+
+class StockAtLocation(Output):
+    location_id: str
+    sku: str | None = None
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class StockOut(Output):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    locations: list[StockAtLocation]
+
+# ---------------------------------------------------------------- orders
+
+
+class CustomerIn(Input):
+    name: Annotated[str, text(200)]
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class AddressIn(Input):
+    name: Annotated[str, text(200)]
+    line1: Annotated[str, text(200)]
+    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    city: Annotated[str, text(100)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")] | None = None
+    country: Country
+    latitude: Latitude
+    longitude: Longitude
+
+
+class OrderLineIn(Input):
+    sku: Sku
+    quantity: Quantity
+    unit_price: Money
+
+
+class PaymentIn(Input):
+    provider: Annotated[str, text(50)]
+    reference: Annotated[str, text(200)]
+
+
+class OrderIn(Input):
+    channel: Annotated[str, text(50)]
+    external_id: Annotated[str, text(128)]
+    currency: Currency
+    customer: CustomerIn
+    shipping_address: AddressIn
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=500)]
+    shipping_price: Money
+    payment: PaymentIn
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_skus(cls, lines: list[OrderLineIn]) -> list[OrderLineIn]:
+        seen: set[str] = set()
+        for line in lines:
+            if line.sku in seen:
+                raise PydanticCustomError("duplicate_sku", "SKU {sku} appears on more than one line",
+                                          {"sku": line.sku})
+            seen.add(line.sku)
+        return lines
+
+
+class CancelIn(Input):
+    reason: Annotated[str, text(500)]
+
+
+class ReturnLineIn(Input):
+    sku: Sku
+    quantity: Quantity
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ReturnIn(Input):
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=500)]
+
+
+class ReceivedLineIn(Input):
+    sku: Sku
+    quantity: Quantity
+    condition: Literal["resellable", "damaged"]
+
+
+class ReceiveReturnIn(Input):
+    location_id: Identifier
+    lines: Annotated[list[ReceivedLineIn], Field(min_length=1, max_length=500)]
+
+
+class OrderLineOut(Output):
+    sku: str
+    quantity: int
+    unit_price: MoneyOut
+    backordered: int = 0
+
+
+class TotalsOut(Output):
+    subtotal: MoneyOut
+    shipping: MoneyOut
+    total: MoneyOut
+    captured: MoneyOut | None = None
+    refunded: MoneyOut
+
+
+class ShipmentLineOut(Output):
+    sku: str
+    quantity: int
+
+
+class ShipmentOut(Output):
+    id: str
+    location_id: str
+    status: Literal["ready", "picked", "packed", "shipped", "delivered", "cancelled"]
+    lines: list[ShipmentLineOut]
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    delivered_at: datetime | None = None
+
+
+class ReturnOut(Output):
+    id: str
+    status: Literal["requested", "received", "refunded"]
+    lines: list[dict[str, Any]]
+    received: list[dict[str, Any]] = []
+    location_id: str | None = None
+    refund_amount: MoneyOut
+
+
+class OrderOut(Output):
+    id: str
+    channel: str
+    external_id: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    fulfillment_status: FulfillmentStatus
+    currency: str
+    customer: dict[str, Any]
+    shipping_address: dict[str, Any]
+    lines: list[OrderLineOut]
+    totals: TotalsOut
+    payment: dict[str, Any]
+    shipments: list[ShipmentOut]
+    returns: list[ReturnOut]
+    cancel_reason: str | None = None
+    version: int = Field(description="increases with every change; the ETag")
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderList(Output):
+    data: list[OrderOut]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last")
+
+
+class HistoryEntry(Output):
+    position: int
+    type: str
+    version: int | None = None
+    recorded_at: datetime
+    actor: Any = None
+    request_id: str | None = None
+    data: dict[str, Any] = {}
+
+
+class History(Output):
+    data: list[HistoryEntry]
+
+# ---------------------------------------------------------------- shipments
+
+
+class PickIn(Input):
+    pass
+
+
+class PackIn(Input):
+    pass
+
+
+class ShipIn(Input):
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")] | None = None
+
+
+class DeliverIn(Input):
+    delivered_at: AwareDatetime | None = None
+
+# ---------------------------------------------------------------- API keys
+
+
+class ApiKeyIn(Input):
+    name: Annotated[str, text(200)]
+    role: Role
+
+
+class ApiKeyOut(Output):
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None = None
+    active: bool
+
+
+class ApiKeyCreated(ApiKeyOut):
+    secret: str = Field(description="shown only in this response; store it now")
+
+
+class ApiKeyList(Output):
+    data: list[ApiKeyOut]
+
+# ---------------------------------------------------------------- operations
+
+
+class Health(Output):
+    status: Literal["ok"]
+
+
+class ProjectionStatus(Output):
+    name: str
+    position: int | None = None
+    lag: int | None = None
+
+
+class ProjectionList(Output):
+    head: int | None = None
+    data: list[ProjectionStatus]
