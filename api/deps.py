@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.problems import ProblemException, forbidden, not_found, unauthorized
 from application.context import CommandContext
@@ -20,18 +21,21 @@ from infrastructure.bootstrap import System
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
 
-def get_system(request: Request) -> System:
+async def get_system(request: Request) -> System:
     return request.app.state.system
 
 
 SystemDep = Annotated[System, Depends(get_system)]
 
 
-def current_key(system: SystemDep,
-                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> ApiKey:
+async def current_key(system: SystemDep,
+                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> ApiKey:
     if credentials is None:
         raise unauthorized("an API key is required: Authorization: Bearer <key>")
-    key = system.api_keys.authenticate(credentials.credentials)
+    # Cache hits are answered on the event loop; only a miss goes to the database (in a thread).
+    known, key = system.api_keys.cached(credentials.credentials)
+    if not known:
+        key = await run_in_threadpool(system.api_keys.authenticate, credentials.credentials)
     if key is None:
         raise unauthorized("the API key is invalid or revoked")
     return key
@@ -43,7 +47,7 @@ CurrentKey = Annotated[ApiKey, Depends(current_key)]
 def require_role(*roles: Role) -> Callable[..., ApiKey]:
     allowed = frozenset(roles) | {Role.ADMIN}
 
-    def check(key: CurrentKey) -> ApiKey:
+    async def check(key: CurrentKey) -> ApiKey:
         if key.role not in allowed:
             raise forbidden(f"the {key.role.value} role may not do this "
                             f"(allowed: {', '.join(sorted(r.value for r in allowed))})")

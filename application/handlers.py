@@ -2,11 +2,11 @@
 every aggregate the handler changed, with all their events, in one transaction."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
 from application import commands
+from application.directory import Directory
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
 from application.idempotency import IdempotencyKey, idempotency_key_id
 from application.ports import Label, PaymentResult
@@ -60,8 +60,7 @@ def _require_location(uow: UnitOfWork, location_id: str) -> Location:
 # ---------------------------------------------------------------- orders
 
 
-def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder,
-                location_ids: Callable[[], set[UUID]]) -> tuple[Order, bool]:
+def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory) -> tuple[Order, bool]:
     """Places, sources and reserves in one decision. Returns (order, created)."""
     key_id = None
     if cmd.idempotency_key is not None:
@@ -83,7 +82,7 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder,
         payment=cmd.payment,
     ))
     demand = {line["sku"]: line["quantity"] for line in cmd.lines}
-    plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, location_ids()))
+    plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))
     for location_id, lines in plan.allocations:
         for sku, quantity in lines.items():
             uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
@@ -93,21 +92,21 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder,
     return order, True
 
 
-def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, location_ids: set[UUID]) -> list[Candidate]:
+def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, directory: Directory) -> list[Candidate]:
+    """Every location with some of the demanded SKUs available, with its distance."""
+    available: dict[str, dict[str, int]] = {}
+    for sku in demand:
+        for location_id in directory.holders(sku):
+            item = uow.read(stock_item_id(sku, location_id))
+            if item is not None and item.available > 0:
+                available.setdefault(location_id, {})[sku] = item.available
     latitude, longitude = address["latitude"], address["longitude"]
     candidates = []
-    for location_aggregate_id in location_ids:
-        location: Location | None = uow.read(location_aggregate_id)
-        if location is None:
-            continue
-        available = {}
-        for sku in demand:
-            item = uow.read(stock_item_id(sku, location.location_id))
-            if item is not None and item.available > 0:
-                available[sku] = item.available
-        if available:
+    for location_id, units in available.items():
+        location: Location | None = uow.read(Location.create_id(location_id))
+        if location is not None:
             distance = great_circle_km(latitude, longitude, location.latitude, location.longitude)
-            candidates.append(Candidate(location.location_id, distance, available))
+            candidates.append(Candidate(location_id, distance, units))
     return candidates
 
 

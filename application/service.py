@@ -18,7 +18,6 @@ from application.payments import PaymentSettlement
 from application.ports import Carrier, Label, PaymentGatewayUnavailable
 from application.writer import GroupCommitWriter
 from domain.errors import ForbiddenTransition
-from domain.location import Location
 from domain.order import Order, order_id_of
 
 
@@ -59,7 +58,7 @@ class OrderService:
     def place_order(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
         """Records the order with its sourcing and reservations; payment follows by itself."""
         result = self.writer.execute(
-            partial(handlers.place_order, cmd=cmd, location_ids=self.writer.location_ids), ctx)
+            partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx)
         order, created = result.value
         return Outcome(order_document(order), result.position, created)
 
@@ -68,7 +67,7 @@ class OrderService:
         import asyncio
 
         result = await asyncio.wrap_future(self.writer.submit(
-            partial(handlers.place_order, cmd=cmd, location_ids=self.writer.location_ids), ctx))
+            partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx))
         order, created = result.value
         return Outcome(order_document(order), result.position, created)
 
@@ -160,9 +159,3 @@ class OrderService:
                 entity_id not in (order.shipments if kind == "shipment" else order.returns)):
             raise NotFound(kind, entity_id)
         return order
-
-
-def location_documents(cache: AggregateCache, writer: GroupCommitWriter) -> list[dict[str, Any]]:
-    locations = [cache.get(i) for i in writer.location_ids()]
-    return sorted((location_document(l) for l in locations if isinstance(l, Location)),
-                  key=lambda d: d["location_id"])

@@ -28,9 +28,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application.aggregate_cache import AggregateCache
 from application.context import CommandContext, current_context
+from application.directory import Directory
 from application.event_store import OrderManagement
 from application.unit_of_work import UnitOfWork
-from domain.location import Location
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class GroupCommitWriter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._position = 0
-        self._location_ids: set[UUID] | None = None
+        self.directory = Directory()
         self._commit_listeners: list[Callable[[], None]] = []
         self.batches = 0
         self.commands = 0
@@ -90,6 +90,7 @@ class GroupCommitWriter:
 
     def start(self) -> None:
         self._position = self.app.recorder.max_notification_id() or 0
+        self.directory.load(self.app.recorder, self.app.mapper)
         self._thread = threading.Thread(target=self._run, name="group-commit-writer", daemon=True)
         self._thread.start()
 
@@ -117,21 +118,6 @@ class GroupCommitWriter:
         return self.submit(handler, context).result(timeout)
 
     # ---------------------------------------------------------------- reading
-
-    def location_ids(self) -> set[UUID]:
-        """Ids of every registered location (loaded once, then kept current by the writer)."""
-        if self._location_ids is None:
-            topic = _topic(Location.LocationRegistered)
-            ids: set[UUID] = set()
-            start = 1
-            while True:
-                notes = self.app.recorder.select_notifications(start=start, limit=1000, topics=[topic])
-                ids.update(n.originator_id for n in notes)
-                if len(notes) < 1000:
-                    break
-                start = notes[-1].id + 1
-            self._location_ids = ids
-        return self._location_ids
 
     # ---------------------------------------------------------------- the loop
 
@@ -230,8 +216,7 @@ class GroupCommitWriter:
     def _committed(self, staged: dict[UUID, Any], decided: list[_Decided], ids: list[int]) -> None:
         for aggregate_id, aggregate in staged.items():
             self.cache.put(aggregate_id, aggregate)
-            if self._location_ids is not None and isinstance(aggregate, Location):
-                self._location_ids.add(aggregate_id)
+        self.directory.note(staged.values())
         if ids:
             if ids[0] == self._position + 1:
                 self._position = ids[-1]
@@ -269,20 +254,12 @@ class GroupCommitWriter:
         head = self.app.recorder.max_notification_id() or 0
         if head <= self._position:
             return
-        location_topic = _topic(Location.LocationRegistered)
         start = self._position + 1
         while start <= head:
             notes = self.app.recorder.select_notifications(start=start, limit=1000, stop=head)
             if not notes:
                 break
             self.cache.evict({n.originator_id for n in notes})
-            if self._location_ids is not None:
-                self._location_ids.update(n.originator_id for n in notes if n.topic == location_topic)
+            self.directory.learn(notes, self.app.mapper)
             start = notes[-1].id + 1
         self._position = head
-
-
-def _topic(cls: type) -> str:
-    from eventsourcing.utils import get_topic
-
-    return get_topic(cls)

@@ -180,7 +180,8 @@ def grow_history(url: str, target_events: int) -> dict:
     from infrastructure.settings import Settings
 
     system = build_system(Settings(database_url=url), database_url=url)
-    system.start(background=False)
+    # Everything runs, as in production: payments are authorised, read models kept current.
+    system.start(projections=True, policies=True)
     ctx = system_context("BenchGrowHistory")
     address = {"name": "Load", "line1": "Street 1", "line2": None, "city": "City", "postal_code": "10115",
                "country": "DE", "latitude": 52.5, "longitude": 13.4}
@@ -204,6 +205,10 @@ def grow_history(url: str, target_events: int) -> dict:
                 list(pool.map(place, range(i, i + 20_000)))
                 i += 20_000
                 say(f"history: {system.app.recorder.max_notification_id():,} events")
+        head = system.app.recorder.max_notification_id()
+        say("history: waiting for the read models and the payment policy to catch up")
+        for runner in system.projections + system.followers:
+            runner.wait(head, timeout=3600)
         from domain.stock import stock_item_id
         hot_events = system.app.repository.get(stock_item_id(HOT_SKU, HOT_LOCATION)).version
         return {"events": system.app.recorder.max_notification_id(), "orders": i,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -18,6 +19,7 @@ class Location(Aggregate):
     """A location is addressed by the retailer's own id (e.g. ``berlin-wh``)."""
 
     @staticmethod
+    @lru_cache(maxsize=10_000)
     def create_id(location_id: str) -> UUID:
         return uuid5(_NAMESPACE, location_id)
 

@@ -52,8 +52,62 @@ def _covers(locations: tuple[Candidate, ...], demand: dict[str, int]) -> bool:
 
 
 def _fewest_locations(demand: dict[str, int], nearest_first: list[Candidate]) -> list[Candidate] | None:
+    """The fewest locations that together cover ``demand``, the nearest such set first.
+
+    Usually each line ships whole from one location; those covers are found on bit masks over
+    at most one (the nearest) location per distinct set of lines it can ship whole. Covers that
+    split a line between locations are searched by brute force only for the sizes below the
+    smallest whole-line cover (they are rarer, and the search is capped)."""
+    whole = _fewest_whole_line_locations(demand, nearest_first)
+    if whole is not None and not _any_line_splits(demand, nearest_first):
+        return whole
+    largest_split_size = len(whole) - 1 if whole else len(nearest_first)
+    split = _fewest_split_locations(demand, nearest_first, largest_split_size)
+    return split or whole
+
+
+def _any_line_splits(demand: dict[str, int], candidates: list[Candidate]) -> bool:
+    """Whether some location has part of a line but not all of it; if none has, every cover
+    ships each line whole and the whole-line search is already exact."""
+    return any(0 < c.available.get(sku, 0) < qty for c in candidates for sku, qty in demand.items())
+
+
+def _fewest_whole_line_locations(demand: dict[str, int], nearest_first: list[Candidate]) -> list[Candidate] | None:
+    skus = list(demand)
+    everything = (1 << len(skus)) - 1
+    nearest_per_mask: list[tuple[int, Candidate]] = []
+    seen: set[int] = set()
+    for candidate in nearest_first:
+        mask = 0
+        for bit, sku in enumerate(skus):
+            if candidate.available.get(sku, 0) >= demand[sku]:
+                mask |= 1 << bit
+        if mask and mask not in seen:
+            seen.add(mask)
+            nearest_per_mask.append((mask, candidate))
+    for size in range(1, len(nearest_per_mask) + 1):
+        best: tuple[Candidate, ...] | None = None
+        for combo in combinations(nearest_per_mask, size):
+            union = 0
+            for mask, _ in combo:
+                union |= mask
+            if union == everything:
+                chosen = tuple(sorted((c for _, c in combo), key=lambda c: (c.distance_km, c.location_id)))
+                if best is None or _nearer(chosen, best):
+                    best = chosen
+        if best is not None:
+            return list(best)
+    return None
+
+
+def _nearer(a: tuple[Candidate, ...], b: tuple[Candidate, ...]) -> bool:
+    return [(c.distance_km, c.location_id) for c in a] < [(c.distance_km, c.location_id) for c in b]
+
+
+def _fewest_split_locations(demand: dict[str, int], nearest_first: list[Candidate],
+                            largest_size: int) -> list[Candidate] | None:
     tried = 0
-    for size in range(1, len(nearest_first) + 1):
+    for size in range(1, largest_size + 1):
         # combinations() yields in lexicographic order of the nearest-first list, so the
         # first cover found of each size is the nearest one of that size.
         for combo in combinations(nearest_first, size):

@@ -7,6 +7,7 @@ totals, so that it stays small however many orders pass through it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -16,6 +17,7 @@ from domain.errors import InsufficientStock, InvalidQuantity
 _NAMESPACE = uuid5(NAMESPACE_URL, "oms:stock-item")
 
 
+@lru_cache(maxsize=200_000)
 def stock_item_id(sku: str, location_id: str) -> UUID:
     return uuid5(_NAMESPACE, f"{location_id}\x1f{sku}")
 
@@ -31,6 +33,14 @@ class StockItem(Aggregate):
         self.location_id = location_id
         self.on_hand = 0
         self.reserved = 0
+
+    def __deepcopy__(self, memo: dict) -> StockItem:
+        # Every attribute is an immutable value, so a new instance sharing them is a deep copy;
+        # this one runs for every reservation, where copy.deepcopy's generic walk is costly.
+        clone = object.__new__(StockItem)
+        clone.__dict__.update(self.__dict__)
+        clone._pending_events = list(self._pending_events)
+        return clone
 
     @property
     def available(self) -> int:

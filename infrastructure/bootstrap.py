@@ -41,13 +41,12 @@ class System:
     followers: list[Any] = field(default_factory=list)
     _started: bool = False
 
-    def start(self, *, background: bool = True) -> None:
-        """Starts the writer and, with ``background``, the projections and policies (each runs in
-        one process at a time; the others stand by)."""
+    def start(self, *, projections: bool = True, policies: bool = True) -> None:
+        """Starts the writer and, as asked, the projections and the policies. Each of those runs
+        in one process at a time (advisory lock); in other processes they stand by."""
         self.writer.start()
-        if background:
-            for runner in self.projections + self.followers:
-                runner.start()
+        for runner in (self.projections if projections else []) + (self.followers if policies else []):
+            runner.start()
         self._started = True
 
     def stop(self) -> None:
@@ -117,6 +116,38 @@ def rebuild_projections(settings: Settings) -> dict[str, int]:
         system.app.close()
 
 
+def run_projections(settings: Settings) -> None:
+    """The projection worker: keeps the read models current until SIGTERM/SIGINT, or until the
+    process that started it (``oms serve``) is gone."""
+    import signal
+    import threading
+
+    system = build_system(settings)
+    parent = os.getppid()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    for runner in system.projections:
+        runner.start()
+    try:
+        while not stop.wait(1.0):
+            if os.environ.get("OMS_PROJECTIONS_PARENT") and os.getppid() != parent:
+                break
+    finally:
+        for runner in system.projections + system.followers:
+            runner.close()
+        system.read_pool.close()
+        system.app.close()
+
+
+def _start_projection_worker() -> Any:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMS_PROJECTIONS_PARENT="1")
+    return subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "projections", "run"], env=env)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -132,5 +163,11 @@ def serve(settings: Settings) -> None:
         print("Use it as:  Authorization: Bearer <key>", flush=True)
         print("=" * 72, flush=True)
     print(f"OMS listening on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level=settings.log_level, access_log=False)
+    worker = _start_projection_worker() if settings.projections == "process" else None
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, log_level=settings.log_level, access_log=False)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)

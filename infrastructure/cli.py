@@ -88,6 +88,13 @@ def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    bootstrap.run_projections(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oms", description="Order Management System")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -117,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild = projections.add_parser("rebuild", help="drop and rebuild all projections from the event store")
     rebuild.set_defaults(handler=_projections_rebuild)
+    run = projections.add_parser("run", help="keep the read models up to date (a worker process)")
+    run.set_defaults(handler=_projections_run)
     return parser
 
 

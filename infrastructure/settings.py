@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,10 @@ class Settings(BaseSettings):
     # Seconds a request may wait for projections to catch up with its own writes.
     read_your_writes_timeout: float = 2.0
     pool_size: int = 10
+    # Where the read-model projections run: "process" (a worker process that `oms serve` starts
+    # beside the API, so their CPU does not compete with requests under one GIL), "thread" (inside
+    # each API process) or "off" (run `oms projections run` yourself, e.g. on another machine).
+    projections: Literal["process", "thread", "off"] = "process"
 
 
 @lru_cache(maxsize=1)

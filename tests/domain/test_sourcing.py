@@ -75,3 +75,18 @@ def test_a_single_location_is_used_whenever_one_can_ship_everything(demand, cand
     if whole:
         nearest = min(whole, key=lambda c: (c.distance_km, c.location_id))
         assert plan.allocations == [(nearest.location_id, dict(demand))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(demand=st.dictionaries(st.sampled_from("ABCD"), st.integers(1, 8), min_size=1), candidates=candidates)
+def test_the_plan_uses_the_fewest_locations_possible(demand, candidates):
+    from itertools import combinations
+
+    plan = plan_sourcing(demand, candidates)
+    coverable = {s: q - plan.backordered.get(s, 0) for s, q in demand.items() if q > plan.backordered.get(s, 0)}
+    if not coverable:
+        return
+    useful = [c for c in candidates if any(c.available.get(s, 0) > 0 for s in demand)]
+    fewest = next(k for k in range(1, len(useful) + 1) for combo in combinations(useful, k)
+                  if all(sum(c.available.get(s, 0) for c in combo) >= q for s, q in coverable.items()))
+    assert len(plan.allocations) == fewest
