@@ -24,7 +24,7 @@ class AggregateCache:
     def __init__(self, app: Application, maxsize: int = 200_000) -> None:
         self._app = app
         self._entries: OrderedDict[UUID, Any] = OrderedDict()
-        self._maxsize = maxsize
+        self.maxsize = maxsize
         self._lock = threading.Lock()
 
     def get(self, aggregate_id: UUID) -> Aggregate | None:
@@ -42,7 +42,7 @@ class AggregateCache:
         with self._lock:
             self._entries[aggregate_id] = aggregate
             self._entries.move_to_end(aggregate_id)
-            while len(self._entries) > self._maxsize:
+            while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
     def _keep_loaded(self, aggregate_id: UUID, loaded: Any) -> Any:
@@ -52,7 +52,7 @@ class AggregateCache:
             if current is not None:
                 return current
             self._entries[aggregate_id] = loaded
-            while len(self._entries) > self._maxsize:
+            while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
             return loaded
 

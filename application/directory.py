@@ -64,6 +64,12 @@ class Directory:
             with self._lock:
                 self._holders[sku] = (holders or set()) | {location_id}
 
+    def stock_item_ids(self) -> list[UUID]:
+        from domain.stock import stock_item_id
+
+        return [stock_item_id(sku, location_id) for sku, holders in list(self._holders.items())
+                for location_id in holders]
+
     def location_ids(self) -> set[UUID]:
         return set(self._locations)
 

@@ -93,6 +93,20 @@ class GroupCommitWriter:
         self.directory.load(self.app.recorder, self.app.mapper)
         self._thread = threading.Thread(target=self._run, name="group-commit-writer", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._warm_cache, name="cache-warmer", daemon=True).start()
+
+    def _warm_cache(self) -> None:
+        """Loads locations and stock items in the background, so the first orders after a start
+        do not each wait for their loads (a cache miss is only slower, never wrong)."""
+        ids = list(self.directory.location_ids()) + self.directory.stock_item_ids()
+        try:
+            for aggregate_id in ids[: self.cache.maxsize // 2]:
+                if self._stopping:
+                    return
+                if self.cache.cached(aggregate_id) is None:
+                    self.cache.get(aggregate_id)
+        except Exception:  # noqa: BLE001 - warming is best effort
+            log.warning("cache warm-up stopped early", exc_info=True)
 
     def stop(self) -> None:
         with self._wakeup:
