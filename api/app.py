@@ -6,6 +6,7 @@ sure the admin key exists, starts it and stops it on shutdown.
 """
 from __future__ import annotations
 
+import gc
 import sys
 
 import logging
@@ -61,6 +62,7 @@ Event-sourced Order Management System.
 
 
 GIL_SWITCH_INTERVAL = 0.0005
+GC_THRESHOLDS = (50_000, 50, 1000)
 
 
 def create_app(system: System | None = None) -> FastAPI:
@@ -72,6 +74,11 @@ def create_app(system: System | None = None) -> FastAPI:
         # The writer thread waits on Postgres most of the time; with the default 5 ms switch
         # interval it then queues behind the event loop for the GIL (the "convoy effect").
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        # The aggregate cache holds hundreds of thousands of long-lived objects; with the default
+        # thresholds the cyclic collector keeps re-scanning them, pausing every thread for 100s
+        # of ms. Objects from start-up are frozen out of collection, and full collections are rarer.
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         if not owns_system:
             yield
             return

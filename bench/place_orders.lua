@@ -46,8 +46,11 @@ function request()
   return wrk.format(nil, "/orders", nil, body)
 end
 
+-- Pacing: exponentially distributed gaps (a Poisson arrival stream per connection), so that the
+-- connections do not fall into step and arrive as one burst after every batch.
 function delay()
-  return pace
+  if pace <= 0 then return 0 end
+  return math.floor(-math.log(1 - math.random()) * pace)
 end
 
 function done(summary, latency, requests)

@@ -19,7 +19,7 @@ from application.writer import GroupCommitWriter
 from infrastructure.adapters.sandbox_carrier import SandboxCarrier
 from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
-from infrastructure.database import create_pool, eventsourcing_env, resolve_database_url
+from infrastructure.database import create_pool, eventsourcing_env, resolve_database_url, schema_lock
 from infrastructure.settings import Settings
 from infrastructure.transcoder import OrjsonTranscoder
 
@@ -71,16 +71,17 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
     url = database_url or resolve_database_url(settings)
     env = eventsourcing_env(url, pool_size=settings.pool_size, max_overflow=settings.pool_size)
     env["CREATE_TABLE"] = "y"
-    app = OrderManagement(env, transcoder=OrjsonTranscoder())
-    cache = AggregateCache(app)
-    writer = GroupCommitWriter(app, cache)
-    settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway())
-    service = OrderService(app, writer, cache, settlement, SandboxCarrier())
-    read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
-    api_keys = ApiKeyStore(read_pool)
-    api_keys.create_table()
-    projections = build_projections(app, url)
-    followers = [build_policy_runner(app, url, PaymentPolicy(settlement))]
+    with schema_lock(url):  # tables are created below; processes starting together take turns
+        app = OrderManagement(env, transcoder=OrjsonTranscoder())
+        read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
+        api_keys = ApiKeyStore(read_pool)
+        api_keys.create_table()
+        projections = build_projections(app, url)
+        cache = AggregateCache(app)
+        writer = GroupCommitWriter(app, cache)
+        settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway())
+        service = OrderService(app, writer, cache, settlement, SandboxCarrier())
+        followers = [build_policy_runner(app, url, PaymentPolicy(settlement))]
     for runner in projections + followers:
         writer.on_commit(runner.notify)
     return System(settings, url, app, cache, writer, service, api_keys, read_pool,
@@ -100,8 +101,10 @@ def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:
 
 
 def api_key_store(settings: Settings) -> ApiKeyStore:
-    store = ApiKeyStore(create_pool(resolve_database_url(settings), min_size=1, max_size=2))
-    store.create_table()
+    url = resolve_database_url(settings)
+    store = ApiKeyStore(create_pool(url, min_size=1, max_size=2))
+    with schema_lock(url):
+        store.create_table()
     return store
 
 

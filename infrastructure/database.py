@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from psycopg.conninfo import conninfo_to_dict
@@ -78,3 +80,21 @@ def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> ConnectionPo
     )
     pool.open(wait=True, timeout=30.0)
     return pool
+
+
+# Arbitrary but fixed: the advisory lock key under which processes create tables.
+_SCHEMA_LOCK_KEY = 0x0_4F4D_5300
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Serialises table creation between processes that start together (API workers, the
+    projection worker): PostgreSQL's ``CREATE TABLE IF NOT EXISTS`` is not safe under concurrency."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))

@@ -52,7 +52,7 @@ def build_projections(
     orders_cache_size: int = 50_000,
     stock_cache_size: int = 50_000,
     batch_size: int = 1000,
-    rebuild_batch_size: int = 5000,
+    rebuild_batch_size: int = 20000,
     create_tables: bool = True,
     **runner_options: Any,
 ) -> list[ProjectionRunner]:
