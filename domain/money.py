@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 # ISO 4217 minor units where they differ from 2.
 _MINOR_UNITS = {
@@ -17,9 +18,14 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency, 2)
 
 
+@lru_cache(maxsize=512)
+def _minor_unit(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
 def to_currency(amount: Decimal, currency: str) -> Decimal:
     """Rounds an amount to the currency's minor unit (banker's rounding)."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_EVEN)
+    return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_EVEN)
 
 
 def has_valid_precision(amount: Decimal, currency: str) -> bool:

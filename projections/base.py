@@ -3,7 +3,8 @@
 A projection is split in two halves so that the database transaction stays short:
 
 - ``stage(events)`` runs in Python, outside any transaction: it decodes nothing (the runner
-  already did), updates in-memory state and returns what must be written;
+  already did), updates in-memory state and returns what must be written, as plain rows that
+  later batches will not change (the runner may write them while it stages the next batch);
 - ``write(curs, staged)`` runs inside the runner's transaction, next to the tracking record,
   and does only set-based SQL (COPY, executemany, ``= ANY(%s)`` deletes).
 
@@ -112,7 +113,7 @@ class AggregateStateProjection(BatchProjection[TView]):
     def reset(self) -> None:
         self._cache.clear()
 
-    def stage(self, events: Sequence[Positioned]) -> dict[UUID, Any]:
+    def stage(self, events: Sequence[Positioned]) -> Any:
         touched: dict[UUID, Any] = {}
         cache = self._cache
         for _, event in events:
@@ -129,7 +130,11 @@ class AggregateStateProjection(BatchProjection[TView]):
             cache.move_to_end(aggregate_id)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
-        return touched
+        return self.to_rows(touched)
+
+    def to_rows(self, touched: dict[UUID, Any]) -> Any:  # pragma: no cover - abstract
+        """The rows to write for the aggregates a batch touched (their state after the batch)."""
+        raise NotImplementedError
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         if version < 1:

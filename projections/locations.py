@@ -30,8 +30,11 @@ class LocationsProjection(AggregateStateProjection[LocationsView]):
     name = "locations"
     aggregate_class = Location
 
-    def write(self, curs: Cursor[Any], staged: dict[UUID, Location]) -> None:
-        if not staged:
+    def to_rows(self, touched: dict[UUID, Location]) -> list[tuple[Any, ...]]:
+        return [(l.location_id, l.name, l.kind, l.latitude, l.longitude, l.modified_on) for l in touched.values()]
+
+    def write(self, curs: Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
             return
         curs.executemany(
             SQL(
@@ -40,5 +43,5 @@ class LocationsProjection(AggregateStateProjection[LocationsView]):
                 "ON CONFLICT (location_id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, "
                 "latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, updated_at = EXCLUDED.updated_at"
             ).format(self.view.table("locations")),
-            [(l.location_id, l.name, l.kind, l.latitude, l.longitude, l.modified_on) for l in staged.values()],
+            rows,
         )

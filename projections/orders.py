@@ -7,7 +7,7 @@ its child rows are deleted and copied in again.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import Cursor
@@ -110,22 +110,25 @@ class OrdersView(ReadModelView):
     )
 
 
+class OrderRows(NamedTuple):
+    """Everything one batch writes for the orders it touched (replacing their earlier rows)."""
+
+    ids: list[UUID]
+    orders: list[tuple[Any, ...]]
+    lines: list[tuple[Any, ...]]
+    shipments: list[tuple[Any, ...]]
+    shipment_lines: list[tuple[Any, ...]]
+    returns: list[tuple[Any, ...]]
+
+
 class OrdersProjection(AggregateStateProjection[OrdersView]):
     name = "orders"
     aggregate_class = Order
     topics = ()
 
-    def write(self, curs: Cursor[Any], staged: dict[UUID, Order]) -> None:
-        if not staged:
-            return
-        ids = list(staged)
-        view = self.view
-        for table in ("orders", "order_lines", "shipments", "shipment_lines", "returns"):
-            key = "id" if table == "orders" else "order_id"
-            curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (ids,))
-
+    def to_rows(self, touched: dict[UUID, Order]) -> OrderRows:
         orders, lines, shipments, shipment_lines, returns = [], [], [], [], []
-        for order in staged.values():
+        for order in touched.values():
             doc = order_document(order)
             totals = doc["totals"]
             customer = order.customer or {}
@@ -150,10 +153,19 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
                     ret["id"], order.id, ret["status"], ret["location_id"], Decimal(ret["refund_amount"]),
                     dumps(ret["lines"]), dumps(ret["received"]),
                 ))
-        copy_rows(curs, view.table("orders"), ORDER_COLUMNS, orders)
-        copy_rows(curs, view.table("order_lines"), LINE_COLUMNS, lines)
-        if shipments:
-            copy_rows(curs, view.table("shipments"), SHIPMENT_COLUMNS, shipments)
-            copy_rows(curs, view.table("shipment_lines"), SHIPMENT_LINE_COLUMNS, shipment_lines)
-        if returns:
-            copy_rows(curs, view.table("returns"), RETURN_COLUMNS, returns)
+        return OrderRows(list(touched), orders, lines, shipments, shipment_lines, returns)
+
+    def write(self, curs: Cursor[Any], rows: OrderRows) -> None:
+        if not rows.ids:
+            return
+        view = self.view
+        for table in ("orders", "order_lines", "shipments", "shipment_lines", "returns"):
+            key = "id" if table == "orders" else "order_id"
+            curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (rows.ids,))
+        copy_rows(curs, view.table("orders"), ORDER_COLUMNS, rows.orders)
+        copy_rows(curs, view.table("order_lines"), LINE_COLUMNS, rows.lines)
+        if rows.shipments:
+            copy_rows(curs, view.table("shipments"), SHIPMENT_COLUMNS, rows.shipments)
+            copy_rows(curs, view.table("shipment_lines"), SHIPMENT_LINE_COLUMNS, rows.shipment_lines)
+        if rows.returns:
+            copy_rows(curs, view.table("returns"), RETURN_COLUMNS, rows.returns)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import Tracking
 from psycopg.sql import SQL
 
-from projections.base import BatchProjection
+from projections.base import BatchProjection, Positioned
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ class ProjectionRunner:
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._lock_checked_at = 0.0
         self._waiting_logged = False
+        self._reader: ThreadPoolExecutor | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._in_flight: Future[None] | None = None
+        self._prefetched: tuple[tuple[int, int, int | None], Future[Any]] | None = None
         # Counters, for status pages and tests.
         self.batches = 0
         self.events = 0
@@ -133,6 +138,9 @@ class ProjectionRunner:
     def close(self) -> None:
         """Stops and closes the projection's connection pool (the runner cannot be started again)."""
         self.stop()
+        for executor in (self._reader, self._committer):
+            if executor is not None:
+                executor.shutdown(wait=True)
         self.view.datastore.close()
 
     def notify(self) -> None:
@@ -210,6 +218,7 @@ class ProjectionRunner:
 
     def _reset(self) -> None:
         with self._processing:
+            self._settle_quietly()
             with self.view.datastore.transaction(commit=True) as curs:
                 curs.execute(self._ensure_position_row, (self.app.name,))
                 curs.execute(self._select_position_for_update, (self.app.name,))  # same lock order as batches
@@ -241,46 +250,102 @@ class ProjectionRunner:
             self._release_lock()
 
     def _process_batch(self, limit: int, until: int | None = None) -> int:
-        """Applies the next batch. Returns the number of notifications applied, 0 at the head,
-        -1 when the stored position had moved (state reset; call again)."""
+        """Stages the next batch and hands it to the committer, after the previous batch's commit
+        has succeeded; so the database writes one batch while Python stages the next.
+
+        Returns the number of notifications staged, 0 at the head (nothing left in flight), -1
+        when the stored position had moved or a commit failed over a moved position (state
+        reset; call again)."""
         with self._processing:
             if self._position is None:
                 self._position = self._load_position()
             start = self._position
             if until is not None and start >= until:
-                return 0
-            notes = self.app.recorder.select_notifications(start=start + 1, limit=limit, stop=until)
+                return self._settle()
+            notes, events = self._take_prefetched(start, limit, until) or self._read(start, limit, until)
             if not notes:
-                return 0
-            projection = self.projection
-            mapper = self.app.mapper
-            interested = projection.interested
-            events = [(n.id, mapper.to_domain_event(n)) for n in notes if interested(n.topic)]
+                return self._settle()
             last = notes[-1].id
+            if len(notes) == limit:  # more is likely waiting: read it while this batch is staged
+                self._prefetch_next(last, limit, until)
             try:
-                staged = projection.stage(events)
-                with self.view.datastore.transaction(commit=True) as curs:
-                    curs.execute(self._select_position_for_update, (self.app.name,))
-                    row = curs.fetchone()
-                    stored = row["notification_id"] if row else None
-                    if stored != start:
-                        raise _PositionMoved(stored)
-                    projection.write(curs, staged)
-                    self.view._insert_tracking(curs, Tracking(self.app.name, last))
-            except _PositionMoved as moved:
-                log.warning("projection %s: position moved from %s to %s elsewhere; resynchronising",
-                            self.name, start, moved.args[0])
-                projection.reset()
-                self._position = None
-                return -1
+                staged = self.projection.stage(events)
             except BaseException:
-                projection.reset()
-                self._position = None
+                try:
+                    self._settle()
+                finally:
+                    self._forget_state()
                 raise
+            if self._settle() < 0:
+                return -1
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{self.name}")
+            self._in_flight = self._committer.submit(self._commit, start, last, staged, len(notes))
             self._position = last
-            self.batches += 1
-            self.events += len(notes)
             return len(notes)
+
+    def _commit(self, start: int, last: int, staged: Any, count: int) -> None:
+        """Rows and tracking in one transaction, if the stored position is still ``start``."""
+        with self.view.datastore.transaction(commit=True) as curs:
+            curs.execute(self._select_position_for_update, (self.app.name,))
+            row = curs.fetchone()
+            stored = row["notification_id"] if row else None
+            if stored != start:
+                raise _PositionMoved(stored)
+            self.projection.write(curs, staged)
+            self.view._insert_tracking(curs, Tracking(self.app.name, last))
+        self.batches += 1
+        self.events += count
+
+    def _settle(self) -> int:
+        """Waits for the batch being committed: 0 once it committed (or none was in flight), -1
+        if the position had moved elsewhere; re-raises a failed commit. After a failure the
+        in-memory state (which already includes the next batch) is dropped."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return 0
+        try:
+            in_flight.result()
+        except _PositionMoved as moved:
+            log.warning("projection %s: position moved to %s elsewhere; resynchronising", self.name, moved.args[0])
+            self._forget_state()
+            return -1
+        except BaseException:
+            self._forget_state()
+            raise
+        return 0
+
+    def _settle_quietly(self) -> None:
+        try:
+            self._settle()
+        except Exception:  # noqa: BLE001 - the next holder replays from the stored position
+            log.exception("projection %s: the last batch failed to commit", self.name)
+
+    def _forget_state(self) -> None:
+        self.projection.reset()
+        self._position = None
+        self._prefetched = None
+
+    def _read(self, start: int, limit: int, until: int | None) -> tuple[list[Any], list[Positioned]]:
+        notes = self.app.recorder.select_notifications(start=start + 1, limit=limit, stop=until)
+        mapper, interested = self.app.mapper, self.projection.interested
+        return notes, [(n.id, mapper.to_domain_event(n)) for n in notes if interested(n.topic)]
+
+    def _prefetch_next(self, start: int, limit: int, until: int | None) -> None:
+        """Reads and decodes the next batch in the background (reading the feed is independent
+        of this projection's state; a prefetch for any other start is simply discarded)."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self.name}")
+        self._prefetched = ((start, limit, until), self._reader.submit(self._read, start, limit, until))
+
+    def _take_prefetched(self, start: int, limit: int, until: int | None) -> tuple[list[Any], list[Positioned]] | None:
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None or prefetched[0] != (start, limit, until):
+            return None
+        try:
+            return prefetched[1].result()
+        except Exception:  # noqa: BLE001 - read it again in this thread, where errors are handled
+            return None
 
     def _load_position(self) -> int:
         self.projection.reset()
@@ -338,6 +403,7 @@ class ProjectionRunner:
             return False
 
     def _release_lock(self) -> None:
+        self._settle_quietly()
         conn, self._lock_conn = self._lock_conn, None
         if conn is not None:
             try:

@@ -34,13 +34,15 @@ class StockLevelsProjection(AggregateStateProjection[StockLevelsView]):
     name = "stock_levels"
     aggregate_class = StockItem
 
-    def write(self, curs: Cursor[Any], staged: dict[UUID, StockItem]) -> None:
-        if not staged:
-            return
-        rows = sorted(
-            ((i.sku, i.location_id, i.on_hand, i.reserved, i.available, i.modified_on) for i in staged.values()),
+    def to_rows(self, touched: dict[UUID, StockItem]) -> list[tuple[Any, ...]]:
+        return sorted(
+            ((i.sku, i.location_id, i.on_hand, i.reserved, i.available, i.modified_on) for i in touched.values()),
             key=lambda row: (row[0], row[1]),  # a stable lock order
         )
+
+    def write(self, curs: Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
         curs.executemany(
             SQL(
                 "INSERT INTO {} (sku, location_id, on_hand, reserved, available, updated_at) "
