@@ -8,13 +8,14 @@ follows the feed may both try it: the provider moves money once and the order re
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from functools import partial
 from uuid import UUID
 
 from application import handlers
 from application.aggregate_cache import AggregateCache
 from application.context import CommandContext
-from application.ports import PaymentGateway, PaymentGatewayUnavailable
+from application.ports import PaymentGateway, PaymentGatewayUnavailable, PaymentResult
 from application.writer import GroupCommitWriter
 from domain.order import Order
 
@@ -62,36 +63,36 @@ class PaymentSettlement:
             context.for_command("RecordPaymentAuthorization"))
         return outcome.value, outcome.position
 
-    def _capture(self, order: Order, shipment_id: str, amount, context: CommandContext):
+    def _capture(self, order: Order, shipment_id: str, amount: Decimal, context: CommandContext):
         result = self._gateway.capture(order.authorization_id or "", amount, order.currency,
                                        idempotency_key=f"capture:{shipment_id}")
-        if not result.approved:
-            log.error("capture of %s %s for %s was refused: %s", amount, order.currency, shipment_id, result.reason)
-            return None
-        outcome = self._writer.execute(
-            partial(handlers.record_capture, order_id=order.id, shipment_id=shipment_id, amount=amount,
-                    capture_id=result.transaction_id or ""),
-            context.for_command("RecordPaymentCapture"))
-        return outcome.value, outcome.position
+        return self._record(result, f"capture of {amount} {order.currency} for {shipment_id}", context,
+                            "RecordPaymentCapture", partial(handlers.record_capture, order_id=order.id,
+                                                            shipment_id=shipment_id, amount=amount),
+                            "capture_id")
 
     def _void(self, order: Order, context: CommandContext):
         result = self._gateway.void(order.authorization_id or "", idempotency_key=f"void:{order.id}")
-        if not result.approved:
-            log.error("void of order %s was refused: %s", order.id, result.reason)
-            return None
-        outcome = self._writer.execute(
-            partial(handlers.record_void, order_id=order.id, reason=order.cancel_reason or "order cancelled"),
-            context.for_command("RecordPaymentVoid"))
-        return outcome.value, outcome.position
+        return self._record(result, f"void of order {order.id}", context, "RecordPaymentVoid",
+                            partial(handlers.record_void, order_id=order.id,
+                                    reason=order.cancel_reason or "order cancelled"))
 
-    def _refund(self, order: Order, return_id: str, amount, context: CommandContext):
+    def _refund(self, order: Order, return_id: str, amount: Decimal, context: CommandContext):
         result = self._gateway.refund(order.authorization_id or "", amount, order.currency,
                                       idempotency_key=f"refund:{return_id}")
+        return self._record(result, f"refund of {amount} {order.currency} for {return_id}", context,
+                            "RecordPaymentRefund", partial(handlers.record_refund, order_id=order.id,
+                                                           return_id=return_id, amount=amount),
+                            "refund_id")
+
+    def _record(self, result: PaymentResult, what: str, context: CommandContext, command: str,
+                handler: partial, transaction_param: str | None = None) -> tuple[Order, int | None] | None:
+        """Records what the provider did; a refusal is logged and left for a person to look at
+        (the order keeps showing the amount as due)."""
         if not result.approved:
-            log.error("refund of %s %s for %s was refused: %s", amount, order.currency, return_id, result.reason)
+            log.error("%s was refused: %s", what, result.reason)
             return None
-        outcome = self._writer.execute(
-            partial(handlers.record_refund, order_id=order.id, return_id=return_id, amount=amount,
-                    refund_id=result.transaction_id or ""),
-            context.for_command("RecordPaymentRefund"))
+        if transaction_param is not None:
+            handler = partial(handler, **{transaction_param: result.transaction_id or ""})
+        outcome = self._writer.execute(handler, context.for_command(command))
         return outcome.value, outcome.position

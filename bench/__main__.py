@@ -122,6 +122,34 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
     }
 
 
+def http_stack_only() -> dict:
+    """wrk against bench/http_ceiling.py: uvicorn + FastAPI + the OrderIn model, nothing else."""
+    from bench.service import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.http_ceiling:app", "--port", str(port),
+                             "--log-level", "warning", "--no-access-log"], cwd=ROOT)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                import socket
+
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        class _Target:
+            base = f"http://127.0.0.1:{port}"
+            admin_key = "unused"
+
+        return wrk(_Target(), "ceiling", seconds=10)  # type: ignore[arg-type]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def pgbench(url: str, clients: int, seconds: int = 10) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_events")
@@ -274,6 +302,8 @@ def main() -> int:
             # Oversold: more reserved than on hand, or the orders hold more units than were reserved.
             hot["oversold"] = bool(status != 200 or stock["reserved"] > stock["on_hand"] or stock["available"] < 0
                                    or hot["units_in_shipments"] != stock["reserved"])
+        say("HTTP stack alone (same schema, no application, no database)")
+        results["http_stack_only"] = http_stack_only()
         say("pgbench")
         results["pgbench_tps"] = tps = pgbench(url, CONNECTIONS)
         results["pgbench_tps_8_clients"] = pgbench(url, 8)
@@ -303,6 +333,8 @@ def print_table(r: dict) -> None:
     rows = [
         ("place order, saturated", f"{r['place_order']['orders_per_s']:.0f} orders/s",
          f"p50 {r['place_order']['p50_ms']:.1f} ms, p99 {r['place_order']['p99_ms']:.1f} ms, errors {r['place_order']['errors']}"),
+        ("HTTP stack only (no app)", f"{r['http_stack_only']['orders_per_s']:.0f} req/s",
+         "uvicorn + FastAPI + OrderIn validation, nothing else: the ceiling of one API process"),
         ("pgbench raw transaction", f"{r['pgbench_tps']:.0f} tx/s", f"(8 clients: {r['pgbench_tps_8_clients']:.0f} tx/s)"),
         ("ratio ours / pgbench", f"{r['ratio_place_order_vs_pgbench']:.3f}", "target >= 0.5"),
         ("place order at 80 %", f"{r['place_order_80pct']['orders_per_s']:.0f} orders/s",
