@@ -364,6 +364,8 @@ class ApiKeyList(Output):
 
 class Health(Output):
     status: Literal["ok"]
+    # "warming" while the writer still loads stock into memory after a start (slower, never wrong).
+    cache: Literal["warming", "warm"]
 
 
 class ProjectionStatus(Output):

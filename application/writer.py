@@ -18,7 +18,7 @@ import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -79,6 +79,7 @@ class GroupCommitWriter:
         self._position = 0
         self.directory = Directory()
         self._commit_listeners: list[Callable[[], None]] = []
+        self.warm = threading.Event()
         self.batches = 0
         self.commands = 0
 
@@ -95,18 +96,23 @@ class GroupCommitWriter:
         self._thread.start()
         threading.Thread(target=self._warm_cache, name="cache-warmer", daemon=True).start()
 
-    def _warm_cache(self) -> None:
+    def _warm_cache(self, loaders: int = 4) -> None:
         """Loads locations and stock items in the background, so the first orders after a start
-        do not each wait for their loads (a cache miss is only slower, never wrong)."""
+        do not each wait for their loads (a cache miss is only slower, never wrong). Loading is
+        I/O-bound, so a few threads do it side by side."""
         ids = list(self.directory.location_ids()) + self.directory.stock_item_ids()
+
+        def load(aggregate_id: UUID) -> None:
+            if not self._stopping and self.cache.cached(aggregate_id) is None:
+                self.cache.get(aggregate_id)
+
         try:
-            for aggregate_id in ids[: self.cache.maxsize // 2]:
-                if self._stopping:
-                    return
-                if self.cache.cached(aggregate_id) is None:
-                    self.cache.get(aggregate_id)
+            with ThreadPoolExecutor(max_workers=loaders, thread_name_prefix="cache-warmer") as pool:
+                list(pool.map(load, ids[: self.cache.maxsize // 2]))
         except Exception:  # noqa: BLE001 - warming is best effort
             log.warning("cache warm-up stopped early", exc_info=True)
+        finally:
+            self.warm.set()
 
     def stop(self) -> None:
         with self._wakeup:

@@ -105,7 +105,7 @@ def seed(client: Client) -> None:
 def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int = CONNECTIONS,
         delay_ms: float = 0, hot: str | None = None) -> dict:
     env = dict(os.environ, OMS_KEY=service.admin_key, BENCH_RUN=run, BENCH_SKUS=str(SKUS),
-               BENCH_DELAY_MS=str(int(delay_ms)))
+               BENCH_DELAY_MS=str(delay_ms))
     if hot:
         env["BENCH_HOT_SKU"] = hot
     out = subprocess.run(
@@ -118,7 +118,7 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
         "requests": result["requests"],
         "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
-        "errors": errors, "connections": connections, "delay_ms": int(delay_ms),
+        "errors": errors, "connections": connections, "delay_ms": round(delay_ms, 1),
     }
 
 
@@ -148,6 +148,17 @@ def http_stack_only() -> dict:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def calibrate_delay(service: Service, rate: float) -> float:
+    """The mean per-connection pause that gives ``rate`` orders/s (a pause plus the response time
+    per request and connection, so it is found by measuring, a few short runs)."""
+    delay = max(CONNECTIONS / rate * 1000 - 20, 1)
+    for attempt in range(3):
+        achieved = wrk(service, f"calibrate{attempt}", seconds=4, delay_ms=delay)
+        cycle = CONNECTIONS / achieved["orders_per_s"] * 1000  # ms per request and connection
+        delay = max(delay + (CONNECTIONS / rate * 1000 - cycle), 1)
+    return delay
 
 
 def pgbench(url: str, clients: int, seconds: int = 10) -> float:
@@ -291,8 +302,9 @@ def main() -> int:
             results["place_order"] = peak = wrk(service, "peak")
             rate = peak["orders_per_s"] * 0.8
             say(f"paced at 80 % ({rate:.0f} orders/s)")
-            # Each connection waits this long before its next request: at most `rate` orders/s.
-            results["place_order_80pct"] = wrk(service, "paced", delay_ms=CONNECTIONS / rate * 1000 if rate else 0)
+            delay = calibrate_delay(service, rate)
+            results["place_order_80pct"] = wrk(service, "paced", delay_ms=delay)
+            results["place_order_80pct"]["target_orders_per_s"] = round(rate, 1)
             say("hot SKU")
             results["hot_sku"] = hot = wrk(service, "hot", hot=HOT_SKU)
             wait_for_projections(client)
@@ -317,8 +329,9 @@ def main() -> int:
             say("waiting for the read models to catch up with the grown store")
             wait_for_projections(Client(service.base, key))
             wrk(service, "warmup2", seconds=5)
+            # The same offered load as on the empty store.
             results["place_order_80pct_large_store"] = large = wrk(
-                service, "paced2", delay_ms=results["place_order_80pct"]["delay_ms"])
+                service, "paced2", delay_ms=calibrate_delay(service, results["place_order_80pct"]["target_orders_per_s"]))
         results["p99_large_vs_empty"] = round(large["p99_ms"] / results["place_order_80pct"]["p99_ms"], 2)
     finally:
         drop_database(name)

@@ -48,7 +48,9 @@ class Service:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"service exited; see {self.log_path}")
             try:
-                if Client(self.base, self.admin_key).request("GET", "/health")[0] == 200:
+                status, body = Client(self.base, self.admin_key).request("GET", "/health")
+                # Measure a started service, not one still loading its stock into memory.
+                if status == 200 and body.get("cache") == "warm":
                     return self
             except OSError:
                 pass

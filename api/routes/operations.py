@@ -23,7 +23,8 @@ def health(system: SystemDep) -> OrjsonResponse:
     except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
         raise ProblemException(503, "the database does not answer", title="Service unavailable",
                                slug="service-unavailable", headers={"Retry-After": "1"}) from error
-    return OrjsonResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    cache = "warm" if system.writer.warm.is_set() else "warming"
+    return OrjsonResponse({"status": "ok", "cache": cache}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/projections", response_model=ProjectionList, responses=problem_responses(401, 403, 503))
