@@ -232,7 +232,7 @@ def rebuild_and_scan(url: str) -> dict:
 
 def grow_history(url: str, target_events: int) -> dict:
     """Places orders in-process through the real writer until the store holds ``target_events``;
-    two in three want the hot SKU, so its stock stream grows past 100,000 events."""
+    three in four want the hot SKU, so its stock stream grows past 100,000 events."""
     from application import commands
     from application.context import system_context
     from infrastructure.bootstrap import build_system
@@ -250,7 +250,7 @@ def grow_history(url: str, target_events: int) -> dict:
         system.service.receive_stock(commands.ReceiveStock(HOT_LOCATION, HISTORY_HOT_SKU, 10_000_000), ctx)
 
         def place(i: int) -> None:
-            first = HISTORY_HOT_SKU if i % 3 else sku(1 + i % SKUS)
+            first = HISTORY_HOT_SKU if i % 4 else sku(1 + i % SKUS)
             system.service.place_order(commands.PlaceOrder(
                 channel="bench-history", external_id=f"h-{i}", currency="EUR",
                 customer={"name": "Load", "email": "load@example.com", "phone": None}, shipping_address=address,
