@@ -14,6 +14,7 @@ the database, so it is dropped and rebuilt from the event store on demand.
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -26,6 +27,9 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier
+
+# Threads loading missing aggregates side by side (the loads wait on the database).
+PRELOADERS = 4
 
 # (notification id, decoded domain event)
 Positioned = tuple[int, Any]
@@ -106,6 +110,7 @@ class AggregateStateProjection(BatchProjection[TView]):
         self._cache: OrderedDict[UUID, Any] = OrderedDict()
         self._prefix = get_topic(self.aggregate_class) + "."
         self.loads = 0  # aggregates loaded from the event store (LRU misses)
+        self._loader: ThreadPoolExecutor | None = None
 
     def interested(self, topic: str) -> bool:
         return topic.startswith(self._prefix)
@@ -116,11 +121,12 @@ class AggregateStateProjection(BatchProjection[TView]):
     def stage(self, events: Sequence[Positioned]) -> Any:
         touched: dict[UUID, Any] = {}
         cache = self._cache
+        preloaded = self._preload(events)
         for _, event in events:
             aggregate_id = event.originator_id
             aggregate = touched.get(aggregate_id)
             if aggregate is None:
-                aggregate = cache.get(aggregate_id)
+                aggregate = preloaded.get(aggregate_id) or cache.get(aggregate_id)
             if aggregate is None or aggregate.version != event.originator_version - 1:
                 aggregate = self._load(aggregate_id, event.originator_version - 1)
             aggregate = event.mutate(aggregate)
@@ -135,6 +141,26 @@ class AggregateStateProjection(BatchProjection[TView]):
     def to_rows(self, touched: dict[UUID, Any]) -> Any:  # pragma: no cover - abstract
         """The rows to write for the aggregates a batch touched (their state after the batch)."""
         raise NotImplementedError
+
+    def _preload(self, events: Sequence[Positioned]) -> dict[UUID, Any]:
+        """Loads, several at a time, the aggregates this batch needs and the LRU lacks (after a
+        start, or once evicted): each load is a round trip to the event store, so one by one they
+        would hold the batch up for seconds."""
+        wanted: dict[UUID, int] = {}
+        for _, event in events:
+            aggregate_id = event.originator_id
+            if aggregate_id in wanted:
+                continue
+            cached = self._cache.get(aggregate_id)
+            wanted[aggregate_id] = 0 if cached is not None and cached.version == event.originator_version - 1 \
+                else event.originator_version - 1
+        missing = [(aggregate_id, version) for aggregate_id, version in wanted.items() if version >= 1]
+        if len(missing) < 2:
+            return {}
+        if self._loader is None:
+            self._loader = ThreadPoolExecutor(max_workers=PRELOADERS, thread_name_prefix=f"preload-{self.name}")
+        loaded = self._loader.map(lambda item: self._load(*item), missing)
+        return {aggregate_id: aggregate for (aggregate_id, _), aggregate in zip(missing, loaded)}
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         if version < 1:
