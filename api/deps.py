@@ -7,13 +7,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.problems import ProblemException, forbidden, not_found, unauthorized
+from api.problems import forbidden, unauthorized
 from application.context import CommandContext
 from infrastructure.api_keys import ApiKey, Role
 from infrastructure.bootstrap import System

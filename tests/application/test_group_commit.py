@@ -8,10 +8,8 @@ from uuid import UUID
 import pytest
 
 from application import commands
-from application.writer import GroupCommitWriter
 from domain.errors import InsufficientStock
-from domain.order import Order
-from domain.stock import StockItem, stock_item_id
+from domain.stock import stock_item_id
 from tests.application.conftest import Node, order_command, stock_up
 
 
