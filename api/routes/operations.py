@@ -29,7 +29,7 @@ def health(system: SystemDep) -> OrjsonResponse:
 
 @router.get("/projections", response_model=ProjectionList, responses=problem_responses(401, 403, 503))
 def projections(system: SystemDep, admin: Admin) -> OrjsonResponse:
-    """Each read model's position in the event feed and how far it lags behind the head."""
-    status = system.queries.projection_status(system.projections)
+    """Each read model's and policy's position in the event feed and how far it lags behind the head."""
+    status = system.queries.projection_status(system.projections + system.followers)
     head = max((s.get("head") or 0 for s in status), default=None)
     return OrjsonResponse({"head": head, "data": status})

@@ -34,7 +34,7 @@ def test_projection_status(admin: Api) -> None:
     r = admin.get("/projections")
     assert r.status_code == 200, r.text
     status = {p["name"]: p for p in r.json()["data"]}
-    assert set(status) >= {"orders", "stock_levels", "locations", "order_history"}
+    assert set(status) >= {"orders", "stock_levels", "locations", "order_history", "payment_policy"}
     for projection in status.values():
         assert projection["lag"] >= 0 and projection["position"] >= 0
 
