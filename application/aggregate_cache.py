@@ -42,8 +42,7 @@ class AggregateCache:
         with self._lock:
             self._entries[aggregate_id] = aggregate
             self._entries.move_to_end(aggregate_id)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            self._trim()
 
     def _keep_loaded(self, aggregate_id: UUID, loaded: Any) -> Any:
         """Caches what a reader loaded unless the writer put a newer entry meanwhile."""
@@ -52,9 +51,13 @@ class AggregateCache:
             if current is not None:
                 return current
             self._entries[aggregate_id] = loaded
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            self._trim()
             return loaded
+
+    def _trim(self) -> None:
+        """Drops the entries put longest ago (callers hold the lock)."""
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
 
     def evict(self, aggregate_ids: Any) -> None:
         with self._lock:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from uuid import uuid4
 
 
@@ -13,11 +12,10 @@ class CommandContext:
     actor_name: str
     command: str
     request_id: str = field(default_factory=lambda: uuid4().hex)
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def for_command(self, command: str) -> CommandContext:
         """The same actor and request, causing another command (e.g. a policy's follow-up)."""
-        return CommandContext(self.actor_id, self.actor_name, command, self.request_id, datetime.now(UTC))
+        return CommandContext(self.actor_id, self.actor_name, command, self.request_id)
 
     def as_metadata(self) -> dict[str, str]:
         return {

@@ -98,13 +98,15 @@ class OrderService:
     def ship(self, cmd: commands.ShipShipment, ctx: CommandContext) -> Outcome:
         """Gets a label from the carrier (unless a tracking number is given), records the
         shipment leaving, then captures payment for what shipped."""
+        # Fail before buying a label for a shipment the writer would refuse. The cached copy may
+        # be behind another process's writes, so a refusal is confirmed against the event store.
         order = self._committed_order_of(cmd.shipment_id, "shipment")
+        if _ship_refusal(order, cmd) is not None:
+            self.cache.evict([order.id])
+            order = self._committed_order_of(cmd.shipment_id, "shipment")
+            if (refusal := _ship_refusal(order, cmd)) is not None:
+                raise refusal
         shipment = order.shipments[cmd.shipment_id]
-        if cmd.expected_versions is not None and order.version not in cmd.expected_versions:
-            raise PreconditionFailed(order.version)
-        if shipment["status"] != "packed":  # fail before asking the carrier for a label
-            raise ForbiddenTransition(
-                f"cannot ship shipment {cmd.shipment_id}: it is {shipment['status']}, not packed")
         if cmd.tracking_number:
             label = Label(cmd.tracking_number, self.carrier.tracking_url(cmd.carrier, cmd.tracking_number))
         else:
@@ -153,9 +155,21 @@ class OrderService:
         return order_document(order)
 
     def _committed_order_of(self, entity_id: str, kind: str) -> Order:
+        """The order holding a shipment or return, as last committed (cached, possibly behind
+        writes from other processes; the writer re-checks everything it decides on)."""
         order_id = order_id_of(entity_id)
         order = self.cache.get(order_id) if order_id is not None else None
         if not isinstance(order, Order) or (
                 entity_id not in (order.shipments if kind == "shipment" else order.returns)):
             raise NotFound(kind, entity_id)
         return order
+
+
+def _ship_refusal(order: Order, cmd: commands.ShipShipment) -> Exception | None:
+    """Why the writer would refuse to ship, judged from ``order``; None if it would not."""
+    if cmd.expected_versions is not None and order.version not in cmd.expected_versions:
+        return PreconditionFailed(order.version)
+    status = order.shipments[cmd.shipment_id]["status"]
+    if status != "packed":
+        return ForbiddenTransition(f"cannot ship shipment {cmd.shipment_id}: it is {status}, not packed")
+    return None

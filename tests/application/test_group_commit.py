@@ -135,3 +135,21 @@ def test_a_conflict_is_decided_again_under_the_table_lock_and_succeeds(url, ctx)
     finally:
         one.close()
         two.close()
+
+
+def test_a_process_with_a_stale_copy_still_ships_what_another_process_packed(url, ctx):
+    one, two = Node(url), Node(url)
+    try:
+        stock_up(one.service, ctx, {("berlin-wh", "A"): 1})
+        placed = one.service.place_order(order_command("stale-ship", {"A": 1}), ctx)
+        order_id = UUID(placed.document["id"])
+        one.service.settle_payments(order_id, ctx)
+        shipment_id = placed.document["shipments"][0]["id"]
+        one.service.pick(commands.PickShipment(shipment_id), ctx)
+        assert two.cache.get(order_id).shipments[shipment_id]["status"] == "picked"  # two caches it
+        one.service.pack(commands.PackShipment(shipment_id), ctx)
+        shipped = two.service.ship(commands.ShipShipment(shipment_id, "fedex"), ctx)
+        assert shipped.document["shipments"][0]["status"] == "shipped"
+    finally:
+        one.close()
+        two.close()
