@@ -362,10 +362,20 @@ class ApiKeyList(Output):
 # ---------------------------------------------------------------- operations
 
 
+class WriterStats(Output):
+    """Counters of the group-commit writer of the process that answered, since it started."""
+
+    batches: int = Field(description="transactions committed")
+    commands: int = Field(description="commands recorded or refused in those transactions")
+    conflicts: int = Field(description="batches decided again under the table lock after another process wrote first")
+    followed_events: int = Field(description="events of other processes applied to this process's cache")
+
+
 class Health(Output):
     status: Literal["ok"]
     # "warming" while the writer still loads stock into memory after a start (slower, never wrong).
     cache: Literal["warming", "warm"]
+    writer: WriterStats
 
 
 class ProjectionStatus(Output):

@@ -14,6 +14,7 @@ so the feed's order is commit order) and every command is answered only after th
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import Counter, deque
@@ -24,9 +25,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 
-from application.aggregate_cache import AggregateCache
+from application.aggregate_cache import ABSENT, AggregateCache
 from application.context import CommandContext, current_context
 from application.directory import Directory
 from application.event_store import OrderManagement
@@ -82,6 +83,8 @@ class GroupCommitWriter:
         self.warm = threading.Event()
         self.batches = 0
         self.commands = 0
+        self.conflicts = 0
+        self.followed = 0
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """``listener`` is called after every commit (e.g. to wake a projection at once)."""
@@ -171,6 +174,7 @@ class GroupCommitWriter:
         try:
             ids = self.app.recorder.insert_events(stored)
         except IntegrityError:
+            self.conflicts += 1
             log.info("group commit conflict (%d commands); deciding again under the table lock", len(decided))
             self.cache.evict(staged)
             self._commit_exclusively([d.submission for d in decided])
@@ -270,7 +274,13 @@ class GroupCommitWriter:
     # ---------------------------------------------------------------- staying current
 
     def _catch_up(self) -> None:
-        """Evicts aggregates that other processes changed since this writer's last commit."""
+        """Brings the cache up to what other processes recorded since this writer's last commit.
+
+        Their events are applied to copies of the cached aggregates (an aggregate created
+        elsewhere is cached from its first event), so a process that shares the store with
+        others keeps deciding from memory instead of reloading everything they touched. An entry
+        that cannot be brought forward event by event is evicted and loaded again when needed.
+        """
         head = self.app.recorder.max_notification_id() or 0
         if head <= self._position:
             return
@@ -279,7 +289,43 @@ class GroupCommitWriter:
             notes = self.app.recorder.select_notifications(start=start, limit=1000, stop=head)
             if not notes:
                 break
-            self.cache.evict({n.originator_id for n in notes})
+            self._follow(notes)
             self.directory.learn(notes, self.app.mapper)
             start = notes[-1].id + 1
         self._position = head
+
+    def _follow(self, notes: list[Notification]) -> None:
+        advanced: dict[UUID, Any] = {}
+        stale: set[UUID] = set()
+        to_domain_event = self.app.mapper.to_domain_event
+        for note in notes:
+            aggregate_id, version = note.originator_id, note.originator_version
+            if aggregate_id in stale:
+                continue
+            current = advanced.get(aggregate_id)
+            copied = current is not None
+            if current is None:
+                current = self.cache.cached(aggregate_id)
+            if current is None or current is ABSENT:
+                if version == 1:
+                    advanced[aggregate_id] = to_domain_event(note).mutate(None)
+                elif current is ABSENT:
+                    stale.add(aggregate_id)
+                continue
+            if current.version >= version:  # this writer's own event, already applied
+                continue
+            if current.version + 1 != version:
+                stale.add(aggregate_id)
+                continue
+            try:
+                advanced[aggregate_id] = to_domain_event(note).mutate(
+                    current if copied else copy.deepcopy(current))
+            except Exception:  # noqa: BLE001 - never decide from a state we could not reproduce
+                log.warning("could not apply %s v%d; reloading it when needed", aggregate_id, version,
+                            exc_info=True)
+                stale.add(aggregate_id)
+        self.followed += len(notes)
+        for aggregate_id, aggregate in advanced.items():
+            if aggregate_id not in stale:
+                self.cache.put(aggregate_id, aggregate)
+        self.cache.evict(stale)

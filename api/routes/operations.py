@@ -24,7 +24,10 @@ def health(system: SystemDep) -> OrjsonResponse:
         raise ProblemException(503, "the database does not answer", title="Service unavailable",
                                slug="service-unavailable", headers={"Retry-After": "1"}) from error
     cache = "warm" if system.writer.warm.is_set() else "warming"
-    return OrjsonResponse({"status": "ok", "cache": cache}, headers={"Cache-Control": "no-store"})
+    writer = system.writer
+    stats = {"batches": writer.batches, "commands": writer.commands, "conflicts": writer.conflicts,
+             "followed_events": writer.followed}
+    return OrjsonResponse({"status": "ok", "cache": cache, "writer": stats}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/projections", response_model=ProjectionList, responses=problem_responses(401, 403, 503))

@@ -74,6 +74,31 @@ def test_writes_from_another_process_are_seen_and_conflicts_retried(url, ctx):
         two.close()
 
 
+def test_a_writer_applies_other_processes_events_to_its_cache_instead_of_reloading(url, ctx):
+    one, two = Node(url), Node(url)
+    try:
+        stock_up(one.service, ctx, {("berlin-wh", "A"): 10})
+        item_id = stock_item_id("A", "berlin-wh")
+        two.service.adjust_stock(commands.AdjustStock("berlin-wh", "A", 5, "count"), ctx)  # two now caches A
+        placed = one.service.place_order(order_command("f-1", {"A": 3}), ctx)
+        order_id = UUID(placed.document["id"])
+        loads = []
+        original_load = two.cache._load
+        two.cache._load = lambda aggregate_id: loads.append(aggregate_id) or original_load(aggregate_id)
+        # The order placed by the first process is cancelled through the second: it must decide
+        # from the followed state (the order created elsewhere, the stock item advanced) alone.
+        two.service.cancel_order(commands.CancelOrder(str(order_id), "customer asked"), ctx)
+        assert loads == []
+        assert two.writer.followed > 0
+        item = two.cache.get(item_id)
+        assert (item.on_hand, item.reserved) == (15, 0)
+        stored = one.app.repository.get(item_id)
+        assert (stored.on_hand, stored.reserved, stored.version) == (item.on_hand, item.reserved, item.version)
+    finally:
+        one.close()
+        two.close()
+
+
 def test_conflicting_writers_never_oversell_a_scarce_sku(url, ctx):
     """Two service processes, 64 threads, 400 orders for 1 unit each of a SKU with 50 in stock."""
     nodes = [Node(url), Node(url)]
