@@ -44,6 +44,7 @@ def eventsourcing_env(
         raise ValueError("multi-host database URLs are not supported")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "infrastructure.event_recorder:OmsApplicationRecorder",
         "POSTGRES_DBNAME": str(dbname),
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(params.get("port") or "5432"),

@@ -10,6 +10,7 @@ def test_tcp_url() -> None:
     env = eventsourcing_env("postgresql://alice:s3cr%40t@db.example.com:6543/orders")
     assert env == {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "infrastructure.event_recorder:OmsApplicationRecorder",
         "POSTGRES_DBNAME": "orders",
         "POSTGRES_HOST": "db.example.com",
         "POSTGRES_PORT": "6543",

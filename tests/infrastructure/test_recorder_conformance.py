@@ -1,6 +1,7 @@
 """The eventsourcing library's own recorder conformance tests, run against the Postgres settings
 we ship (``infrastructure.database.eventsourcing_env``): the default insert path with its table
-lock, never the DB functions, synchronous commit on.
+lock, never the DB functions, synchronous commit on, and our application recorder
+(``infrastructure.event_recorder``: the library's, with a binary array insert).
 
 Each test gets a database of its own, since these cases expect empty tables.
 """
@@ -25,7 +26,10 @@ from eventsourcing.tests.persistence import (
     TrackingRecorderTestCase,
 )
 
+from eventsourcing.utils import resolve_topic
+
 from infrastructure.database import eventsourcing_env
+from infrastructure.event_recorder import OmsApplicationRecorder
 from tests.database import fresh_database_url
 
 
@@ -52,6 +56,12 @@ class _FreshDatabase:
         self._stack.close()
 
 
+def shipped_application_recorder(datastore: PostgresDatastore) -> PostgresApplicationRecorder:
+    recorder_class = resolve_topic(eventsourcing_env("postgresql:///x")["APPLICATION_RECORDER_TOPIC"])
+    assert issubclass(recorder_class, PostgresApplicationRecorder)
+    return recorder_class(datastore, events_table_name="stored_events")
+
+
 class TestAggregateRecorder(_FreshDatabase, AggregateRecorderTestCase):
     """The recorder of the snapshot store."""
 
@@ -63,9 +73,20 @@ class TestAggregateRecorder(_FreshDatabase, AggregateRecorderTestCase):
 
 class TestApplicationRecorder(_FreshDatabase, ApplicationRecorderTestCase):
     def create_recorder(self) -> PostgresApplicationRecorder:
-        recorder = PostgresApplicationRecorder(self.datastore, events_table_name="stored_events")
+        recorder = shipped_application_recorder(self.datastore)
         recorder.create_table()
         return recorder
+
+    def test_the_service_records_with_this_recorder(self) -> None:
+        from application.event_store import OrderManagement
+
+        env = eventsourcing_env(self.url)
+        env["CREATE_TABLE"] = "y"
+        app = OrderManagement(env)
+        try:
+            assert type(app.recorder) is OmsApplicationRecorder
+        finally:
+            app.close()
 
     def test_synchronous_commit_is_on(self) -> None:
         with psycopg.connect(self.url) as conn:
@@ -79,7 +100,7 @@ class TestApplicationRecorder(_FreshDatabase, ApplicationRecorderTestCase):
 
 class TestNonInterleavingNotificationIDs(_FreshDatabase, NonInterleavingNotificationIDsBaseCase):
     def create_recorder(self) -> PostgresApplicationRecorder:
-        recorder = PostgresApplicationRecorder(self.datastore, events_table_name="stored_events")
+        recorder = shipped_application_recorder(self.datastore)
         recorder.create_table()
         return recorder
 
