@@ -6,17 +6,22 @@ events are then inserted in one call to the recorder's default insert path (excl
 so the feed's order is commit order) and every command is answered only after that commit.
 
 - A command that breaks its own rules fails alone: its changes were made on private copies.
-- Another writer process is detected twice over: before deciding, the feed's head is compared
-  with the last position this writer knows, and aggregates changed by others are evicted from
-  the cache; and every event carries its expected version, so an interleaved write makes the
-  insert fail on the event store's unique key. The batch is then decided again while holding
-  the event table's lock, so the retry cannot conflict (optimistic first, pessimistic once).
+- Another writer process is noticed when its events show up between this writer's own (a gap
+  in the notification ids of a commit) or when the feed's head, checked before a batch, is
+  beyond what this writer knows; its events are then applied to the cached aggregates. While
+  other writers are active, and after a pause, the head is checked before every batch; while
+  this writer is alone, that round trip is skipped.
+- Whatever slipped in between is caught by the expected versions every event carries: an
+  interleaved write makes the insert fail on the event store's unique key, and the batch is
+  decided again while holding the event table's lock, so the retry cannot conflict (optimistic
+  first, pessimistic once).
 """
 from __future__ import annotations
 
 import copy
 import logging
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +41,12 @@ from application.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+# After seeing another writer's events, look for more before every batch for this long; while no
+# other writer shows up, skip that round trip (the event store's unique key still catches any
+# write that slipped in between, and the batch is then decided again under the table lock).
+OTHERS_ACTIVE_SECONDS = 10.0
+# ... and after a pause, whose length bounds how stale a writer that was idle may start from.
+IDLE_SECONDS = 1.0
 Handler = Callable[[UnitOfWork], R]
 
 
@@ -85,6 +96,8 @@ class GroupCommitWriter:
         self.commands = 0
         self.conflicts = 0
         self.followed = 0
+        self._others_active_until = 0.0
+        self._last_commit_at = 0.0
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """``listener`` is called after every commit (e.g. to wake a projection at once)."""
@@ -164,7 +177,9 @@ class GroupCommitWriter:
         """Optimistically first: decide without any lock, insert with expected versions. If
         another writer got in between, decide the batch again while holding the event table's
         lock, which no other writer can pass, so the second attempt cannot conflict."""
-        self._catch_up()
+        now = time.monotonic()
+        if now < self._others_active_until or now - self._last_commit_at > IDLE_SECONDS:
+            self._catch_up()
         staged: dict[UUID, Any] = {}
         decided = self._decide(batch, staged, presume_unknown_is_new=True)
         stored = [event for d in decided for event in d.stored]
@@ -241,9 +256,12 @@ class GroupCommitWriter:
         for aggregate_id, aggregate in staged.items():
             self.cache.put(aggregate_id, aggregate)
         self.directory.note(staged.values())
+        self._last_commit_at = time.monotonic()
         if ids:
             if ids[0] == self._position + 1:
                 self._position = ids[-1]
+            else:  # another process wrote since this writer last looked
+                self._others_active()
         offset = 0
         for d in decided:
             count = len(d.stored)
@@ -284,6 +302,7 @@ class GroupCommitWriter:
         head = self.app.recorder.max_notification_id() or 0
         if head <= self._position:
             return
+        self._others_active()
         start = self._position + 1
         while start <= head:
             notes = self.app.recorder.select_notifications(start=start, limit=1000, stop=head)
@@ -293,6 +312,9 @@ class GroupCommitWriter:
             self.directory.learn(notes, self.app.mapper)
             start = notes[-1].id + 1
         self._position = head
+
+    def _others_active(self) -> None:
+        self._others_active_until = time.monotonic() + OTHERS_ACTIVE_SECONDS
 
     def _follow(self, notes: list[Notification]) -> None:
         advanced: dict[UUID, Any] = {}

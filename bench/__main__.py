@@ -104,7 +104,8 @@ def seed(client: Client) -> None:
 
 def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int = CONNECTIONS,
         delay_ms: float = 0, hot: str | None = None) -> dict:
-    env = dict(os.environ, OMS_KEY=service.admin_key, BENCH_RUN=run, BENCH_SKUS=str(SKUS),
+    # A fresh prefix per run: external ids never repeat, so every request places a new order.
+    env = dict(os.environ, OMS_KEY=service.admin_key, BENCH_RUN=f"{run}-{uuid.uuid4().hex[:8]}", BENCH_SKUS=str(SKUS),
                BENCH_DELAY_MS=str(delay_ms))
     if hot:
         env["BENCH_HOT_SKU"] = hot
@@ -118,7 +119,7 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
         "requests": result["requests"],
         "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
-        "errors": errors, "connections": connections, "delay_ms": round(delay_ms, 1),
+        "errors": errors, "not_created": result["not_created"], "connections": connections, "delay_ms": round(delay_ms, 1),
     }
 
 

@@ -53,11 +53,20 @@ function delay()
   return math.floor(-math.log(1 - math.random()) * pace)
 end
 
+-- Every order is new: a 200 would be an idempotent replay (nothing recorded), which must not
+-- count as an order placed.
+not_created = 0
+function response(status, headers, body)
+  if status ~= 201 then not_created = not_created + 1 end
+end
+
 function done(summary, latency, requests)
+  local replayed = 0
+  for _, thread in ipairs(threads) do replayed = replayed + (thread:get("not_created") or 0) end
   io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
+    'BENCH_RESULT {"not_created":%d,"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
     '"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    replayed, summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.status, summary.errors.timeout))
 end
