@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench.cpu import CORES, CpuMeter
 from bench.service import ROOT, Client, Service
 
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -109,9 +110,10 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
                BENCH_DELAY_MS=str(delay_ms))
     if hot:
         env["BENCH_HOT_SKU"] = hot
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(HERE / "place_orders.lua"),
-         service.base + "/orders"], env=env, capture_output=True, text=True, check=True).stdout
+    with CpuMeter(getattr(getattr(service, "proc", None), "pid", None)) as meter:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(HERE / "place_orders.lua"),
+             service.base + "/orders"], env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(re.search(r"BENCH_RESULT (\{.*\})", out).group(1))
     errors = sum(v for k, v in result.items() if k.startswith("errors_"))
     return {
@@ -120,6 +122,7 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
         "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
         "errors": errors, "not_created": result["not_created"], "connections": connections, "delay_ms": round(delay_ms, 1),
+        "cpu_per_order": meter.per_request(result["requests"]),
     }
 
 
@@ -162,7 +165,8 @@ def calibrate_delay(service: Service, rate: float) -> float:
     return delay
 
 
-def pgbench(url: str, clients: int, seconds: int = 10) -> float:
+def pgbench(url: str, clients: int, seconds: int = 10) -> tuple[float, dict[str, float]]:
+    """Transactions/s of the raw SQL and the CPU it cost per transaction."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_events")
         conn.execute("CREATE TABLE bench_events (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
@@ -170,14 +174,17 @@ def pgbench(url: str, clients: int, seconds: int = 10) -> float:
                      "PRIMARY KEY (originator_id, originator_version))")
         conn.execute("CREATE UNIQUE INDEX ON bench_events (notification_id)")
     params = psycopg.conninfo.conninfo_to_dict(url)
-    out = subprocess.run(
-        ["pgbench", "-n", "-h", str(params.get("host", "127.0.0.1")), "-p", str(params.get("port", 5432)),
-         "-U", str(params.get("user", "postgres")), "-f", str(HERE / "order_transaction.sql"),
-         "-c", str(clients), "-j", "2", "-T", str(seconds), str(params["dbname"])],
-        capture_output=True, text=True, check=True).stdout
+    with CpuMeter() as meter:
+        out = subprocess.run(
+            ["pgbench", "-n", "-h", str(params.get("host", "127.0.0.1")), "-p", str(params.get("port", 5432)),
+             "-U", str(params.get("user", "postgres")), "-f", str(HERE / "order_transaction.sql"),
+             "-c", str(clients), "-j", "2", "-T", str(seconds), str(params["dbname"])],
+            capture_output=True, text=True, check=True).stdout
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE bench_events")
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    transactions = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    return tps, meter.per_request(transactions)
 
 
 # ------------------------------------------------------------------ read models
@@ -318,8 +325,16 @@ def main() -> int:
         say("HTTP stack alone (same schema, no application, no database)")
         results["http_stack_only"] = http_stack_only()
         say("pgbench")
-        results["pgbench_tps"] = tps = pgbench(url, CONNECTIONS)
-        results["pgbench_tps_8_clients"] = pgbench(url, 8)
+        tps, pg_cpu = pgbench(url, CONNECTIONS)
+        results["pgbench_tps"], results["pgbench_cpu_per_tx"] = tps, pg_cpu
+        results["pgbench_tps_8_clients"] = pgbench(url, 8)[0]
+        # What the machine's CPU alone allows: all cores busy at the measured CPU per request.
+        ours_cpu = peak["cpu_per_order"]["machine_ms"]
+        results["cpu_bound"] = {
+            "ours_machine_ms_per_order": ours_cpu, "pgbench_machine_ms_per_tx": pg_cpu["machine_ms"],
+            "orders_per_s_if_all_cores_busy": round(CORES * 1000 / ours_cpu) if ours_cpu else None,
+            "ratio_if_all_cores_busy": round(pg_cpu["machine_ms"] / ours_cpu, 3) if ours_cpu else None,
+        }
         results["ratio_place_order_vs_pgbench"] = round(peak["orders_per_s"] / tps, 3)
         results["ratio_hot_sku_vs_pgbench"] = round(hot["orders_per_s"] / tps, 3)
         say("projection rebuild vs raw scan")
@@ -365,6 +380,17 @@ def print_table(r: dict) -> None:
          f"hot stock stream {r['history']['hot_stock_stream_events']:,} events"),
         ("p99 at 80 %, large store", f"{r['place_order_80pct_large_store']['p99_ms']:.1f} ms",
          f"x{r['p99_large_vs_empty']} of the empty store (target <= 1.2)"),
+    ]
+    cpu, bound = r["place_order"]["cpu_per_order"], r["cpu_bound"]
+    rows += [
+        ("CPU per order, saturated", f"{cpu['machine_ms']:.2f} ms",
+         f"API {cpu.get('api_ms', 0):.2f}, projection worker {cpu.get('projection_worker_ms', 0):.2f}, "
+         f"PostgreSQL {cpu.get('postgres_ms', 0):.2f}, wrk {cpu['load_generator_ms']:.2f}; machine busy "
+         f"{cpu['machine_busy_pct_of_all_cores']:.0f} %, API process {cpu.get('api_pct_of_a_core', 0):.0f} % of a core"),
+        ("CPU per pgbench transaction", f"{bound['pgbench_machine_ms_per_tx']:.2f} ms",
+         f"machine busy {r['pgbench_cpu_per_tx']['machine_busy_pct_of_all_cores']:.0f} %"),
+        ("ratio the CPU allows", f"{bound['ratio_if_all_cores_busy']}",
+         f"{bound['orders_per_s_if_all_cores_busy']} orders/s with every core busy at this CPU per order"),
     ]
     width = max(len(a) for a, _, _ in rows)
     print()

@@ -52,7 +52,9 @@ def build_projections(
     orders_cache_size: int = 50_000,
     stock_cache_size: int = 50_000,
     batch_size: int = 1000,
-    rebuild_batch_size: int = 20000,
+    # Large enough that an order's placement and its payment (recorded by the policy, which
+    # may lag by thousands of events under load) mostly fall into one batch: one document each.
+    rebuild_batch_size: int = 50_000,
     create_tables: bool = True,
     **runner_options: Any,
 ) -> list[ProjectionRunner]:
