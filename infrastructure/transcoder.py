@@ -17,13 +17,17 @@ from eventsourcing.persistence import Transcoder
 _UUID, _DECIMAL, _DATETIME, _DATE, _TUPLE = "__uuid__", "__decimal__", "__datetime__", "__date__", "__tuple__"
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _tag(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {k: _tag(v) for k, v in value.items()}
+        # Plain values are by far the most common: no call for them (this runs for every event).
+        return {k: v if type(v) in _PLAIN else _tag(v) for k, v in value.items()}
     if kind is list:
-        return [_tag(v) for v in value]
-    if kind in (str, int, float, bool) or value is None:
+        return [v if type(v) in _PLAIN else _tag(v) for v in value]
+    if kind in _PLAIN:
         return value
     if kind is Decimal:
         return {_DECIMAL: str(value)}
