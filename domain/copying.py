@@ -30,5 +30,7 @@ def copy_state(value: Any) -> Any:
 def copy_aggregate(aggregate: Any) -> Any:
     """A new instance of the aggregate's class with a deep copy of its state."""
     clone = object.__new__(type(aggregate))
-    clone.__dict__.update(copy_state(aggregate.__dict__))
+    # Pending events are immutable: the clone gets its own list of the same events.
+    clone.__dict__.update({k: list(v) if k == "_pending_events" else v if type(v) in _IMMUTABLE else copy_state(v)
+                           for k, v in aggregate.__dict__.items()})
     return clone

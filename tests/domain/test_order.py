@@ -199,3 +199,24 @@ def test_replay_reaches_the_same_state_as_the_live_aggregate():
         replayed = event.mutate(replayed)
     assert replayed.__dict__ == order.__dict__
     assert replayed.shipments[sid]["status"] == "shipped"
+
+
+def test_a_copy_is_independent_of_the_original_down_to_nested_state():
+    import copy
+
+    original = allocated()
+    original.collect_events()
+    version, status = original.version, original.status
+    clone = copy.deepcopy(original)
+    assert type(clone) is Order and clone.id == original.id and clone.version == version
+    shipment_id = next(iter(clone.shipments))
+    clone.pick(shipment_id)
+    clone.shipments[shipment_id]["lines"]["EXTRA"] = 1
+    clone.customer["name"] = "someone else"
+    clone.lines[0]["quantity"] = 99
+    assert [e.__class__.__name__ for e in clone.collect_events()] == ["ShipmentPicked"]
+    assert original.version == version and original.status == status
+    assert original.shipments[shipment_id]["status"] == "ready"
+    assert "EXTRA" not in original.shipments[shipment_id]["lines"]
+    assert original.customer["name"] != "someone else" and original.lines[0]["quantity"] != 99
+    assert original.collect_events() == []
