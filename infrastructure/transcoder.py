@@ -61,9 +61,9 @@ def _untag(value: Any) -> Any:
                 return date.fromisoformat(inner)
             if key == _TUPLE:
                 return tuple(_untag(v) for v in inner)
-        return {k: _untag(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else _untag(v) for k, v in value.items()}
     if kind is list:
-        return [_untag(v) for v in value]
+        return [v if type(v) in _PLAIN else _untag(v) for v in value]
     return value
 
 

@@ -120,12 +120,15 @@ class AggregateStateProjection(BatchProjection[TView]):
 
     def stage(self, events: Sequence[Positioned]) -> Any:
         touched: dict[UUID, Any] = {}
+        new: set[UUID] = set()  # created in this batch: no rows of theirs can exist yet
         cache = self._cache
         preloaded = self._preload(events)
         for _, event in events:
             aggregate_id = event.originator_id
             aggregate = touched.get(aggregate_id)
             if aggregate is None:
+                if event.originator_version == 1:
+                    new.add(aggregate_id)
                 aggregate = preloaded.get(aggregate_id) or cache.get(aggregate_id)
             if aggregate is None or aggregate.version != event.originator_version - 1:
                 aggregate = self._load(aggregate_id, event.originator_version - 1)
@@ -136,10 +139,11 @@ class AggregateStateProjection(BatchProjection[TView]):
             cache.move_to_end(aggregate_id)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
-        return self.to_rows(touched)
+        return self.to_rows(touched, new)
 
-    def to_rows(self, touched: dict[UUID, Any]) -> Any:  # pragma: no cover - abstract
-        """The rows to write for the aggregates a batch touched (their state after the batch)."""
+    def to_rows(self, touched: dict[UUID, Any], new: set[UUID]) -> Any:  # pragma: no cover - abstract
+        """The rows to write for the aggregates a batch touched (their state after the batch);
+        ``new`` are those the batch created."""
         raise NotImplementedError
 
     def _preload(self, events: Sequence[Positioned]) -> dict[UUID, Any]:

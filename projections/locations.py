@@ -30,7 +30,7 @@ class LocationsProjection(AggregateStateProjection[LocationsView]):
     name = "locations"
     aggregate_class = Location
 
-    def to_rows(self, touched: dict[UUID, Location]) -> list[tuple[Any, ...]]:
+    def to_rows(self, touched: dict[UUID, Location], new: set[UUID]) -> list[tuple[Any, ...]]:
         return [(l.location_id, l.name, l.kind, l.latitude, l.longitude, l.modified_on) for l in touched.values()]
 
     def write(self, curs: Cursor[Any], rows: list[tuple[Any, ...]]) -> None:

@@ -114,6 +114,8 @@ class OrderRows(NamedTuple):
     """Everything one batch writes for the orders it touched (replacing their earlier rows)."""
 
     ids: list[UUID]
+    # Orders whose earlier rows are replaced (those created in the batch have none).
+    existing: list[UUID]
     orders: list[tuple[Any, ...]]
     lines: list[tuple[Any, ...]]
     shipments: list[tuple[Any, ...]]
@@ -126,7 +128,7 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
     aggregate_class = Order
     topics = ()
 
-    def to_rows(self, touched: dict[UUID, Order]) -> OrderRows:
+    def to_rows(self, touched: dict[UUID, Order], new: set[UUID]) -> OrderRows:
         orders, lines, shipments, shipment_lines, returns = [], [], [], [], []
         for order in touched.values():
             doc = order_document(order)
@@ -153,15 +155,15 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
                     ret["id"], order.id, ret["status"], ret["location_id"], Decimal(ret["refund_amount"]),
                     dumps(ret["lines"]), dumps(ret["received"]),
                 ))
-        return OrderRows(list(touched), orders, lines, shipments, shipment_lines, returns)
+        return OrderRows(list(touched), [i for i in touched if i not in new], orders, lines, shipments, shipment_lines, returns)
 
     def write(self, curs: Cursor[Any], rows: OrderRows) -> None:
         if not rows.ids:
             return
         view = self.view
-        for table in ("orders", "order_lines", "shipments", "shipment_lines", "returns"):
+        for table in ("orders", "order_lines", "shipments", "shipment_lines", "returns") if rows.existing else ():
             key = "id" if table == "orders" else "order_id"
-            curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (rows.ids,))
+            curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (rows.existing,))
         copy_rows(curs, view.table("orders"), ORDER_COLUMNS, rows.orders)
         copy_rows(curs, view.table("order_lines"), LINE_COLUMNS, rows.lines)
         if rows.shipments:

@@ -25,13 +25,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Tracking
-from psycopg.sql import SQL
+from eventsourcing.persistence import Notification, Tracking
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 
 from projections.base import BatchProjection, Positioned
 
 log = logging.getLogger(__name__)
 
+# The highest notification id there can be (bigserial).
+MAX_POSITION = 2**63 - 1
 LOCK_KEY_PREFIX = "oms-projection:"
 
 
@@ -76,6 +79,11 @@ class ProjectionRunner:
             "ON CONFLICT (application_name) DO NOTHING").format(tracking)
         self._zero_position = SQL(
             "UPDATE {} SET notification_id = 0 WHERE application_name = %s").format(tracking)
+        recorder = app.recorder
+        self._select_feed = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+            "WHERE notification_id >= %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
 
         self._position: int | None = None  # None: read it from the database before the next batch
         self._processing = threading.RLock()
@@ -262,11 +270,10 @@ class ProjectionRunner:
             start = self._position
             if until is not None and start >= until:
                 return self._settle()
-            notes, events = self._take_prefetched(start, limit, until) or self._read(start, limit, until)
-            if not notes:
+            count, last, events = self._take_prefetched(start, limit, until) or self._read(start, limit, until)
+            if not count:
                 return self._settle()
-            last = notes[-1].id
-            if len(notes) == limit:  # more is likely waiting: read it while this batch is staged
+            if count == limit:  # more is likely waiting: read it while this batch is staged
                 self._prefetch_next(last, limit, until)
             try:
                 staged = self.projection.stage(events)
@@ -280,9 +287,9 @@ class ProjectionRunner:
                 return -1
             if self._committer is None:
                 self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{self.name}")
-            self._in_flight = self._committer.submit(self._commit, start, last, staged, len(notes))
+            self._in_flight = self._committer.submit(self._commit, start, last, staged, count)
             self._position = last
-            return len(notes)
+            return count
 
     def _commit(self, start: int, last: int, staged: Any, count: int) -> None:
         """Rows and tracking in one transaction, if the stored position is still ``start``."""
@@ -326,10 +333,23 @@ class ProjectionRunner:
         self._position = None
         self._prefetched = None
 
-    def _read(self, start: int, limit: int, until: int | None) -> tuple[list[Any], list[Positioned]]:
-        notes = self.app.recorder.select_notifications(start=start + 1, limit=limit, stop=until)
-        mapper, interested = self.app.mapper, self.projection.interested
-        return notes, [(n.id, mapper.to_domain_event(n)) for n in notes if interested(n.topic)]
+    def _read(self, start: int, limit: int, until: int | None) -> tuple[int, int, list[Positioned]]:
+        """(notifications read, the last one's id, the decoded events this projection wants).
+
+        The feed is read as plain tuples and only the wanted events become objects: most
+        projections want a fraction of the feed, and the rest only moves the position."""
+        recorder = self.app.recorder
+        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_feed, (start + 1, until if until is not None else MAX_POSITION, limit),
+                         prepare=True)
+            rows = curs.fetchall()
+        if not rows:
+            return 0, start, []
+        to_domain_event, interested = self.app.mapper.to_domain_event, self.projection.interested
+        events = [(row[0], to_domain_event(Notification(id=row[0], originator_id=row[1], originator_version=row[2],
+                                                        topic=row[3], state=row[4])))
+                  for row in rows if interested(row[3])]
+        return len(rows), rows[-1][0], events
 
     def _prefetch_next(self, start: int, limit: int, until: int | None) -> None:
         """Reads and decodes the next batch in the background (reading the feed is independent
@@ -338,7 +358,7 @@ class ProjectionRunner:
             self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self.name}")
         self._prefetched = ((start, limit, until), self._reader.submit(self._read, start, limit, until))
 
-    def _take_prefetched(self, start: int, limit: int, until: int | None) -> tuple[list[Any], list[Positioned]] | None:
+    def _take_prefetched(self, start: int, limit: int, until: int | None) -> tuple[int, int, list[Positioned]] | None:
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is None or prefetched[0] != (start, limit, until):
             return None

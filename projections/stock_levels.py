@@ -34,7 +34,7 @@ class StockLevelsProjection(AggregateStateProjection[StockLevelsView]):
     name = "stock_levels"
     aggregate_class = StockItem
 
-    def to_rows(self, touched: dict[UUID, StockItem]) -> list[tuple[Any, ...]]:
+    def to_rows(self, touched: dict[UUID, StockItem], new: set[UUID]) -> list[tuple[Any, ...]]:
         return sorted(
             ((i.sku, i.location_id, i.on_hand, i.reserved, i.available, i.modified_on) for i in touched.values()),
             key=lambda row: (row[0], row[1]),  # a stable lock order
