@@ -38,12 +38,15 @@ Positioned = tuple[int, Any]
 class ReadModelView(PostgresTrackingRecorder):
     """A materialised view: its own tables plus its own tracking table ``tracking_<name>``.
 
-    Subclasses list their DDL in ``ddl`` (``{s}`` stands for the schema) and the tables a
-    rebuild must empty in ``tables``.
+    Subclasses list their DDL in ``ddl`` (``{s}`` stands for the schema), the tables a
+    rebuild must empty in ``tables``, and in ``query_indexes`` the indexes that serve only
+    queries (not the projection's own writes): a full rebuild drops them and builds them again
+    at the end, which is much cheaper than maintaining them row by row.
     """
 
     ddl: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
+    query_indexes: tuple[str, ...] = ()
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
@@ -59,6 +62,14 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def table(self, name: str) -> Identifier:
         return Identifier(self.datastore.schema, name)
+
+    def drop_query_indexes(self, curs: Cursor[Any]) -> None:
+        for name in self.query_indexes:
+            curs.execute(SQL("DROP INDEX IF EXISTS {}").format(self.table(name)))
+
+    def create_query_indexes(self) -> None:
+        """Runs the DDL again: every ``CREATE ... IF NOT EXISTS`` restores what is missing."""
+        self.create_table()
 
     def truncate(self, curs: Cursor[Any]) -> None:
         if self.tables:

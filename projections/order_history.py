@@ -26,6 +26,7 @@ _NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "orig
 
 class OrderHistoryView(ReadModelView):
     tables = ("order_history",)
+    query_indexes = ("order_history_order_id_position_idx", "order_history_request_id_idx")
     ddl = (
         """CREATE TABLE IF NOT EXISTS {s}.order_history (
             position bigint PRIMARY KEY,

@@ -32,6 +32,9 @@ RETURN_COLUMNS = ("id", "order_id", "status", "location_id", "refund_amount", "l
 
 class OrdersView(ReadModelView):
     tables = ("orders", "order_lines", "shipments", "shipment_lines", "returns")
+    query_indexes = ("orders_created_at_id_idx", "orders_status_idx", "orders_payment_status_idx",
+                     "orders_fulfillment_status_idx", "orders_channel_idx", "order_lines_sku_idx",
+                     "shipments_location_status_idx", "shipment_lines_sku_idx")
     ddl = (
         """CREATE TABLE IF NOT EXISTS {s}.orders (
             id uuid PRIMARY KEY,

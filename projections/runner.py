@@ -179,7 +179,8 @@ class ProjectionRunner:
         """Empties the projection's tables, sets its position to zero and replays the feed to
         the current head; returns the position reached.
 
-        - Not running here and nobody else runs it: replays synchronously under the advisory lock.
+        - Not running here and nobody else runs it: replays synchronously under the advisory lock,
+          without the indexes that serve only queries, which are built again at the end.
         - Running in this process: the runner's thread replays; waits for it.
         - Run by another process: resets (that process notices and replays); waits for it, raising
           ``ProjectionBusy`` after ``timeout`` seconds.
@@ -193,9 +194,12 @@ class ProjectionRunner:
             return self.position()
         if self._try_lock():
             try:
-                self._reset()
-                while self._process_batch(self.rebuild_batch_size) != 0:
-                    pass
+                self._reset(drop_query_indexes=True)
+                try:
+                    while self._process_batch(self.rebuild_batch_size) != 0:
+                        pass
+                finally:  # also after a failure: the read model stays queryable
+                    self.view.create_query_indexes()
             finally:
                 with self._processing:
                     self._release_lock()
@@ -224,13 +228,15 @@ class ProjectionRunner:
             with self._processing:
                 self._release_lock()
 
-    def _reset(self) -> None:
+    def _reset(self, *, drop_query_indexes: bool = False) -> None:
         with self._processing:
             self._settle_quietly()
             with self.view.datastore.transaction(commit=True) as curs:
                 curs.execute(self._ensure_position_row, (self.app.name,))
                 curs.execute(self._select_position_for_update, (self.app.name,))  # same lock order as batches
                 self.view.truncate(curs)
+                if drop_query_indexes:
+                    self.view.drop_query_indexes(curs)
                 curs.execute(self._zero_position, (self.app.name,))
             self.projection.reset()
             self._position = None

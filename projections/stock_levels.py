@@ -13,6 +13,7 @@ from projections.base import AggregateStateProjection, ReadModelView
 
 class StockLevelsView(ReadModelView):
     tables = ("stock_levels",)
+    query_indexes = ("stock_levels_location_id_idx",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {s}.stock_levels (
             sku text NOT NULL,

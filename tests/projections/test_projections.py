@@ -126,9 +126,16 @@ def test_exactly_once_across_restarts_and_rebuild(system: System) -> None:
     # ... and when nobody runs it (synchronous replay under the advisory lock).
     for runner in second:
         runner.stop()
+    def indexes() -> set[str]:
+        with system.pool.connection() as conn:
+            return {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+
+    before = indexes()
+    assert "orders_status_idx" in before
     for runner in second:
         assert runner.rebuild() == head
     assert system.dump() == live
+    assert indexes() == before  # the query indexes dropped for the replay are back
 
 
 def test_only_one_runner_per_projection(system: System) -> None:
