@@ -331,6 +331,7 @@ class GroupCommitWriter:
             if current is None or current is ABSENT:
                 if version == 1:
                     advanced[aggregate_id] = to_domain_event(note).mutate(None)
+                    self.followed += 1
                 elif current is ABSENT:
                     stale.add(aggregate_id)
                 continue
@@ -342,11 +343,11 @@ class GroupCommitWriter:
             try:
                 advanced[aggregate_id] = to_domain_event(note).mutate(
                     current if copied else copy.deepcopy(current))
+                self.followed += 1
             except Exception:  # noqa: BLE001 - never decide from a state we could not reproduce
                 log.warning("could not apply %s v%d; reloading it when needed", aggregate_id, version,
                             exc_info=True)
                 stale.add(aggregate_id)
-        self.followed += len(notes)
         for aggregate_id, aggregate in advanced.items():
             if aggregate_id not in stale:
                 self.cache.put(aggregate_id, aggregate)
