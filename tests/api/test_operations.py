@@ -10,6 +10,9 @@ def test_health_needs_no_key(anonymous: Api) -> None:
     r = anonymous.get("/health")
     assert r.status_code == 200 and r.json()["status"] == "ok"
     assert r.json()["cache"] in ("warming", "warm")
+    writer = r.json()["writer"]
+    assert set(writer) == {"batches", "commands", "conflicts", "followed_events"}
+    assert all(isinstance(v, int) and v >= 0 for v in writer.values())
 
 
 def test_health_is_503_when_the_database_does_not_answer(anonymous: Api, system, monkeypatch) -> None:
