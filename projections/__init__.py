@@ -54,7 +54,8 @@ def build_projections(
     batch_size: int = 1000,
     # Large enough that an order's placement and its payment (recorded by the policy, which
     # may lag by thousands of events under load) mostly fall into one batch: one document each.
-    rebuild_batch_size: int = 50_000,
+    # Measured on 186,306 events: 50,000 -> 22,000 events/s, 460 MB; 100,000 -> 25,000, 577 MB.
+    rebuild_batch_size: int = 100_000,
     create_tables: bool = True,
     **runner_options: Any,
 ) -> list[ProjectionRunner]:
