@@ -123,7 +123,17 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
         "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
         "errors": errors, "not_created": result["not_created"], "connections": connections, "delay_ms": round(delay_ms, 1),
         "cpu_per_order": meter.per_request(result["requests"]),
+        # Work the run left for later: how far each read model and the payment policy trail the
+        # feed when the run ends (the policy authorises every order after it was placed).
+        "lag_after_events": _lags(service),
     }
+
+
+def _lags(service: Service) -> dict[str, int] | None:
+    if not isinstance(service, Service):
+        return None
+    status, body = Client(service.base, service.admin_key).request("GET", "/projections")
+    return {d["name"]: d.get("lag") for d in body["data"]} if status == 200 else None
 
 
 def http_stack_only() -> dict:
@@ -383,6 +393,9 @@ def print_table(r: dict) -> None:
          f"x{r['p99_large_vs_empty']} of the empty store (target <= 1.2)"),
     ]
     cpu, bound = r["place_order"]["cpu_per_order"], r["cpu_bound"]
+    lags = {run: (r[run].get("lag_after_events") or {}).get("payment_policy") for run in ("place_order", "place_order_80pct")}
+    rows.append(("payment policy behind at the end", f"{lags['place_order']} events",
+                 f"saturated run; {lags['place_order_80pct']} events after the 80 % run"))
     rows += [
         ("CPU per order, saturated", f"{cpu['machine_ms']:.2f} ms",
          f"API {cpu.get('api_ms', 0):.2f}, projection worker {cpu.get('projection_worker_ms', 0):.2f}, "
