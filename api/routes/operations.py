@@ -23,8 +23,8 @@ def health(system: SystemDep) -> OrjsonResponse:
     except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
         raise ProblemException(503, "the database does not answer", title="Service unavailable",
                                slug="service-unavailable", headers={"Retry-After": "1"}) from error
-    cache = "warm" if system.writer.warm.is_set() else "warming"
     writer = system.writer
+    cache = "warm" if writer.warm.is_set() else "warming"
     stats = {"batches": writer.batches, "commands": writer.commands, "conflicts": writer.conflicts,
              "followed_events": writer.followed}
     return OrjsonResponse({"status": "ok", "cache": cache, "writer": stats}, headers={"Cache-Control": "no-store"})
