@@ -6,9 +6,6 @@ sure the admin key exists, starts it and stops it on shutdown.
 """
 from __future__ import annotations
 
-import gc
-import sys
-
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +26,7 @@ from api.routes import (
     stock,
 )
 from infrastructure.bootstrap import System
+from infrastructure.runtime import tune_for_long_lived_state, tune_gil_for_writer
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +59,14 @@ Event-sourced Order Management System.
 """
 
 
-GIL_SWITCH_INTERVAL = 0.0005
-GC_THRESHOLDS = (50_000, 50, 1000)
-
-
 def create_app(system: System | None = None) -> FastAPI:
     owns_system = system is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
-        # The writer thread waits on Postgres most of the time; with the default 5 ms switch
-        # interval it then queues behind the event loop for the GIL (the "convoy effect").
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        # The aggregate cache holds hundreds of thousands of long-lived objects; with the default
-        # thresholds the cyclic collector keeps re-scanning them, pausing every thread for 100s
-        # of ms. Objects from start-up are frozen out of collection, and full collections are rarer.
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+        tune_gil_for_writer()  # the writer thread must not queue behind the event loop
+        tune_for_long_lived_state()  # the aggregate cache must not be re-scanned by the GC
         if not owns_system:
             yield
             return

@@ -219,9 +219,11 @@ def wait_for_projections(client: Client, timeout: float = 1800) -> None:
 
 def rebuild_and_scan(url: str) -> dict:
     from infrastructure.bootstrap import build_system
+    from infrastructure.runtime import tune_for_long_lived_state
     from infrastructure.settings import Settings
 
     system = build_system(Settings(database_url=url), database_url=url)
+    tune_for_long_lived_state()  # as `oms projections rebuild` does
     try:
         table = system.app.recorder.events_table_name
         events = system.app.recorder.max_notification_id() or 0

@@ -20,6 +20,7 @@ from infrastructure.adapters.sandbox_carrier import SandboxCarrier
 from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
 from infrastructure.database import create_pool, eventsourcing_env, resolve_database_url, schema_lock
+from infrastructure.runtime import tune_for_long_lived_state
 from infrastructure.settings import Settings
 from infrastructure.transcoder import OrjsonTranscoder
 
@@ -110,6 +111,7 @@ def api_key_store(settings: Settings) -> ApiKeyStore:
 
 def rebuild_projections(settings: Settings) -> dict[str, int]:
     system = build_system(settings)
+    tune_for_long_lived_state()
     try:
         return {runner.name: runner.rebuild() for runner in system.projections}
     finally:
@@ -126,6 +128,7 @@ def run_projections(settings: Settings) -> None:
     import threading
 
     system = build_system(settings)
+    tune_for_long_lived_state()
     parent = os.getppid()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -21,15 +21,19 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-# Threads loading missing aggregates side by side (the loads wait on the database).
+# Threads loading long-lived aggregates side by side (the loads wait on the database).
 PRELOADERS = 4
+# Aggregates needed up to at most this version are read from their events, all of a batch in one
+# query; longer streams (a hot stock item) start from their latest snapshot, one load each.
+BULK_LOAD_MAX_VERSION = 50
 
 # (notification id, decoded domain event)
 Positioned = tuple[int, Any]
@@ -158,9 +162,10 @@ class AggregateStateProjection(BatchProjection[TView]):
         raise NotImplementedError
 
     def _preload(self, events: Sequence[Positioned]) -> dict[UUID, Any]:
-        """Loads, several at a time, the aggregates this batch needs and the LRU lacks (after a
-        start, or once evicted): each load is a round trip to the event store, so one by one they
-        would hold the batch up for seconds."""
+        """Loads the aggregates this batch needs and the LRU lacks (after a start, once evicted,
+        or when a late event, e.g. a payment authorised long after its order, follows many
+        others): short streams all in one query, long ones from their snapshots side by side.
+        One round trip per aggregate would hold a rebuild up for seconds."""
         wanted: dict[UUID, int] = {}
         for _, event in events:
             aggregate_id = event.originator_id
@@ -169,13 +174,35 @@ class AggregateStateProjection(BatchProjection[TView]):
             cached = self._cache.get(aggregate_id)
             wanted[aggregate_id] = 0 if cached is not None and cached.version == event.originator_version - 1 \
                 else event.originator_version - 1
-        missing = [(aggregate_id, version) for aggregate_id, version in wanted.items() if version >= 1]
-        if len(missing) < 2:
-            return {}
-        if self._loader is None:
-            self._loader = ThreadPoolExecutor(max_workers=PRELOADERS, thread_name_prefix=f"preload-{self.name}")
-        loaded = self._loader.map(lambda item: self._load(*item), missing)
-        return {aggregate_id: aggregate for (aggregate_id, _), aggregate in zip(missing, loaded)}
+        short = [(i, v) for i, v in wanted.items() if 1 <= v <= BULK_LOAD_MAX_VERSION]
+        long = [(i, v) for i, v in wanted.items() if v > BULK_LOAD_MAX_VERSION]
+        loaded = self._load_many(short) if short else {}
+        if len(long) > 1:
+            if self._loader is None:
+                self._loader = ThreadPoolExecutor(max_workers=PRELOADERS, thread_name_prefix=f"preload-{self.name}")
+            loaded.update(zip((i for i, _ in long), self._loader.map(lambda item: self._load(*item), long)))
+        return loaded
+
+    def _load_many(self, wanted: list[tuple[UUID, int]]) -> dict[UUID, Any]:
+        """Each aggregate at its wanted version, replayed from its events (read in one query)."""
+        recorder = self.app.recorder
+        statement = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {}.{} e "
+            "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+            "ON e.originator_id = w.id AND e.originator_version <= w.version "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, ([i for i, _ in wanted], [v for _, v in wanted]))
+            rows = curs.fetchall()
+        to_domain_event = self.app.mapper.to_domain_event
+        aggregates: dict[UUID, Any] = {}
+        for aggregate_id, version, topic, state in rows:
+            aggregates[aggregate_id] = to_domain_event(
+                StoredEvent(aggregate_id, version, topic, state)).mutate(aggregates.get(aggregate_id))
+        self.loads += len(wanted)
+        # A stream that is not complete up to the wanted version is loaded again on its own.
+        return {i: aggregates[i] for i, v in wanted if i in aggregates and aggregates[i].version == v}
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         if version < 1:

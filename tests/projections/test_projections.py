@@ -138,6 +138,31 @@ def test_exactly_once_across_restarts_and_rebuild(system: System) -> None:
     assert indexes() == before  # the query indexes dropped for the replay are back
 
 
+def test_aggregates_missing_from_the_lru_are_loaded_at_the_state_before_the_batch(system: System) -> None:
+    """A one-entry LRU misses almost every aggregate: short streams are replayed from their events
+    in one query per batch, long ones (past the snapshot interval and BULK_LOAD_MAX_VERSION)
+    start from a snapshot; either way the read model equals the aggregates' own state."""
+    from domain.stock import stock_item_id
+    from projections.base import BULK_LOAD_MAX_VERSION
+
+    ids = _bulk_orders(system, 12)
+    for n in range(BULK_LOAD_MAX_VERSION + 30):  # a long stock stream, snapshotted on the way
+        system.service.receive_stock(c.ReceiveStock("berlin-wh", "HOT", 1), ctx())
+    for order_id in [order_id for i, order_id in enumerate(ids) if i % 5 and i % 3 == 1]:  # not yet cancelled
+        system.service.cancel_order(c.CancelOrder(str(order_id), "late"), ctx())
+    hot = system.app.repository.get(stock_item_id("HOT", "berlin-wh"))
+    assert hot.version > BULK_LOAD_MAX_VERSION
+
+    runners = system.projections((ORDERS, STOCK_LEVELS), batch_size=5, orders_cache_size=1, stock_cache_size=1)
+    for runner in runners:
+        runner.catch_up()
+    assert all(runner.projection.loads > 0 for runner in runners)
+    for order_id in ids:
+        assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
+    levels = {row["location_id"]: row for row in system.queries.stock("HOT")["locations"]}
+    assert (levels["berlin-wh"]["on_hand"], levels["berlin-wh"]["reserved"]) == (hot.on_hand, hot.reserved)
+
+
 def test_only_one_runner_per_projection(system: System) -> None:
     seed_locations(system)
     a, = system.projections((LOCATIONS,), lock_retry_interval=0.1)
