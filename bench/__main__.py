@@ -41,6 +41,7 @@ LOCATIONS, SKUS = 20, 1000
 HOT_SKU, HOT_LOCATION = "HOT-1", "loc-00"
 # The history's hot SKU: stocked for every order that wants it, so its stream keeps growing.
 HISTORY_HOT_SKU = "HOT-HISTORY"
+HOT_STREAM_EVENTS = 100_000
 HERE = Path(__file__).resolve().parent
 
 
@@ -269,9 +270,17 @@ def rebuild_and_scan(url: str) -> dict:
 
 # ------------------------------------------------------------------ a large history
 
+def hot_stream_length(url: str) -> int:
+    from domain.stock import stock_item_id
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT coalesce(max(originator_version), 0) FROM oms_events WHERE originator_id = %s",
+                            (stock_item_id(HISTORY_HOT_SKU, HOT_LOCATION),)).fetchone()[0]
+
+
 def grow_history(url: str, target_events: int) -> dict:
-    """Places orders in-process through the real writer until the store holds ``target_events``;
-    three in four want the hot SKU, so its stock stream grows past 100,000 events."""
+    """Places orders in-process through the real writer until the store holds ``target_events``
+    and the hot SKU's stock stream (three in four orders want it) HOT_STREAM_EVENTS."""
     from application import commands
     from application.context import system_context
     from infrastructure.bootstrap import build_system
@@ -302,7 +311,8 @@ def grow_history(url: str, target_events: int) -> dict:
 
         i = 0
         with ThreadPoolExecutor(64) as pool:
-            while (system.app.recorder.max_notification_id() or 0) < target_events:
+            while (system.app.recorder.max_notification_id() or 0) < target_events \
+                    or hot_stream_length(url) < HOT_STREAM_EVENTS:
                 list(pool.map(place, range(i, i + 20_000)))
                 i += 20_000
                 say(f"history: {system.app.recorder.max_notification_id():,} events")
