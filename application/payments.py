@@ -4,95 +4,184 @@ Each step is ``decide what is due`` (from the committed order), ``call the provi
 idempotency key derived from the order, ``record the result`` through the writer. The recording
 handlers are idempotent, so the HTTP request that caused a step and the payment policy that
 follows the feed may both try it: the provider moves money once and the order records it once.
+
+Many orders are settled in rounds: the provider is called for every order's next step (side by
+side, as the gateway allows), then all the results are submitted to the writer at once, so
+they share one group commit, and nothing waits for the batch but the one thread that settles.
 """
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from application import handlers
 from application.aggregate_cache import AggregateCache
 from application.context import CommandContext
 from application.ports import PaymentGateway, PaymentGatewayUnavailable, PaymentResult
-from application.writer import GroupCommitWriter
+from application.writer import CommandResult, GroupCommitWriter
 from domain.order import Order
 
 log = logging.getLogger(__name__)
 
+# How long to wait for the writer to record a result (as GroupCommitWriter.execute).
+WAIT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Settle:
+    """An order to settle: ``min_version`` is the version the caller knows it has reached (a
+    cached copy older than that, written by another process, is reloaded first)."""
+
+    order_id: UUID
+    context: CommandContext
+    min_version: int = 0
+
+
+@dataclass(frozen=True)
+class _Step:
+    key: str  # the provider's idempotency key: also names the step
+    what: str
+    command: str
+    call: Callable[[], PaymentResult]
+    record: Callable[[PaymentResult], Any]  # the handler for the writer, given the result
+    # A declined authorisation is recorded (the order goes on hold); any other refusal is left
+    # for a person to look at (the order keeps showing the amount as due).
+    records_refusal: bool = False
+
 
 class PaymentSettlement:
-    def __init__(self, writer: GroupCommitWriter, cache: AggregateCache, gateway: PaymentGateway) -> None:
+    def __init__(self, writer: GroupCommitWriter, cache: AggregateCache, gateway: PaymentGateway,
+                 *, concurrent_calls: int = 32) -> None:
         self._writer = writer
         self._cache = cache
         self._gateway = gateway
+        # Provider calls are I/O: this many in flight at once. 1 calls inline (an in-memory
+        # simulator, where threads would only add hand-offs).
+        self._concurrent_calls = concurrent_calls
+        self._calls: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        calls, self._calls = self._calls, None
+        if calls is not None:
+            calls.shutdown(wait=True)
 
     def settle(self, order_id: UUID, context: CommandContext, *, min_version: int = 0) -> int | None:
-        """Does whatever payment step is due; returns the position of the last event recorded.
+        """Does whatever payment steps are due; returns the position of the last event recorded."""
+        return self.settle_many([Settle(order_id, context, min_version)]).get(order_id)
 
-        ``min_version``: the version the caller knows the order has reached. A cached copy older
-        than that (another process wrote the order) is reloaded before deciding what is due.
-        """
-        order = self._cache.get(order_id)
-        if order is not None and order.version < min_version:
-            self._cache.evict([order_id])
-            order = self._cache.get(order_id)
-        if not isinstance(order, Order):
+    def settle_many(self, orders: Iterable[Settle]) -> dict[UUID, int | None]:
+        """Settles every order, in rounds of one step per order; returns, per order, the position
+        of the last event recorded. A failure (provider down, store unavailable) stops that order
+        only; the first one is raised once every other order has been settled."""
+        pending = {o.order_id: o for o in orders}
+        positions: dict[UUID, int | None] = dict.fromkeys(pending)
+        attempted: set[str] = set()  # each step at most once per call, so the rounds end
+        errors: list[Exception] = []
+        while pending:
+            steps = self._next_steps(pending.values(), attempted)
+            attempted.update(step.key for _, step in steps)
+            submitted: list[tuple[Settle, Future[CommandResult]]] = []
+            for (settle, step), result in zip(steps, self._call(steps, errors)):
+                if result is None:  # the call failed: this order stops here
+                    continue
+                if result.approved or step.records_refusal:
+                    submitted.append((settle, self._writer.submit(
+                        step.record(result), settle.context.for_command(step.command))))
+                else:
+                    log.error("%s was refused: %s", step.what, result.reason)
+                    submitted.append((settle, _done(CommandResult(None, None))))
+            pending = {}
+            for settle, future in submitted:
+                try:
+                    outcome = future.result(WAIT_SECONDS)
+                except Exception as error:  # noqa: BLE001 - collected; the others go on
+                    errors.append(error)
+                    continue
+                if outcome.position is not None:
+                    positions[settle.order_id] = outcome.position
+                # The order may have more due (several shipments to capture, say).
+                pending[settle.order_id] = Settle(settle.order_id, settle.context)
+        if errors:
+            raise errors[0]
+        return positions
+
+    # ---------------------------------------------------------------- deciding
+
+    def _next_steps(self, orders: Iterable[Settle], attempted: set[str]) -> list[tuple[Settle, _Step]]:
+        steps = []
+        for settle in orders:
+            order = self._cache.get(settle.order_id)
+            if order is not None and order.version < settle.min_version:
+                self._cache.evict([settle.order_id])
+                order = self._cache.get(settle.order_id)
+            if isinstance(order, Order):
+                step = self._next_step(order, attempted)
+                if step is not None:
+                    steps.append((settle, step))
+        return steps
+
+    def _next_step(self, order: Order, attempted: set[str]) -> _Step | None:
+        gateway, currency = self._gateway, order.currency
+        if order.payment_state == "pending" and not order.cancelled and f"authorize:{order.id}" not in attempted:
+            reference, total = order.payment.get("reference") or "", order.total
+            key = f"authorize:{order.id}"
+            return _Step(key, f"authorisation of order {order.id}", "RecordPaymentAuthorization",
+                         partial(gateway.authorize, reference, total, currency, idempotency_key=key),
+                         lambda result: partial(handlers.record_authorization, order_id=order.id, result=result),
+                         records_refusal=True)
+        authorization = order.authorization_id or ""
+        for shipment_id, amount in order.capture_due():
+            key = f"capture:{shipment_id}"
+            if key not in attempted:
+                return _Step(key, f"capture of {amount} {currency} for {shipment_id}", "RecordPaymentCapture",
+                             partial(gateway.capture, authorization, amount, currency, idempotency_key=key),
+                             lambda result, s=shipment_id, a=amount: partial(
+                                 handlers.record_capture, order_id=order.id, shipment_id=s, amount=a,
+                                 capture_id=result.transaction_id or ""))
+        key = f"void:{order.id}"
+        if order.void_due() and key not in attempted:
+            reason = order.cancel_reason or "order cancelled"
+            return _Step(key, f"void of order {order.id}", "RecordPaymentVoid",
+                         partial(gateway.void, authorization, idempotency_key=key),
+                         lambda result: partial(handlers.record_void, order_id=order.id, reason=reason))
+        for return_id, amount in order.refund_due():
+            key = f"refund:{return_id}"
+            if key not in attempted:
+                return _Step(key, f"refund of {amount} {currency} for {return_id}", "RecordPaymentRefund",
+                             partial(gateway.refund, authorization, amount, currency, idempotency_key=key),
+                             lambda result, r=return_id, a=amount: partial(
+                                 handlers.record_refund, order_id=order.id, return_id=r, amount=a,
+                                 refund_id=result.transaction_id or ""))
+        return None
+
+    # ---------------------------------------------------------------- calling the provider
+
+    def _call(self, steps: list[tuple[Settle, _Step]], errors: list[Exception]) -> list[PaymentResult | None]:
+        def call(item: tuple[Settle, _Step]) -> PaymentResult | None:
+            settle, step = item
+            try:
+                return step.call()
+            except PaymentGatewayUnavailable as error:
+                log.warning("payment provider unavailable for the %s; the policy will retry", step.what)
+                errors.append(error)
+            except Exception as error:  # noqa: BLE001 - collected; the others go on
+                log.exception("the %s failed", step.what)
+                errors.append(error)
             return None
-        position = None
-        try:
-            if order.payment_state == "pending" and not order.cancelled:
-                order, position = self._authorize(order, context)
-            for shipment_id, amount in order.capture_due():
-                order, position = self._capture(order, shipment_id, amount, context) or (order, position)
-            if order.void_due():
-                order, position = self._void(order, context) or (order, position)
-            for return_id, amount in order.refund_due():
-                order, position = self._refund(order, return_id, amount, context) or (order, position)
-        except PaymentGatewayUnavailable:
-            log.warning("payment provider unavailable while settling order %s; the policy will retry", order_id)
-            raise
-        return position
 
-    def _authorize(self, order: Order, context: CommandContext) -> tuple[Order, int | None]:
-        result = self._gateway.authorize(
-            order.payment.get("reference") or "", order.total, order.currency, idempotency_key=f"authorize:{order.id}")
-        outcome = self._writer.execute(
-            partial(handlers.record_authorization, order_id=order.id, result=result),
-            context.for_command("RecordPaymentAuthorization"))
-        return outcome.value, outcome.position
+        if self._concurrent_calls <= 1 or len(steps) <= 1:
+            return [call(item) for item in steps]
+        if self._calls is None:
+            self._calls = ThreadPoolExecutor(max_workers=self._concurrent_calls, thread_name_prefix="payment-calls")
+        return list(self._calls.map(call, steps))
 
-    def _capture(self, order: Order, shipment_id: str, amount: Decimal, context: CommandContext):
-        result = self._gateway.capture(order.authorization_id or "", amount, order.currency,
-                                       idempotency_key=f"capture:{shipment_id}")
-        return self._record(result, f"capture of {amount} {order.currency} for {shipment_id}", context,
-                            "RecordPaymentCapture", partial(handlers.record_capture, order_id=order.id,
-                                                            shipment_id=shipment_id, amount=amount),
-                            "capture_id")
 
-    def _void(self, order: Order, context: CommandContext):
-        result = self._gateway.void(order.authorization_id or "", idempotency_key=f"void:{order.id}")
-        return self._record(result, f"void of order {order.id}", context, "RecordPaymentVoid",
-                            partial(handlers.record_void, order_id=order.id,
-                                    reason=order.cancel_reason or "order cancelled"))
-
-    def _refund(self, order: Order, return_id: str, amount: Decimal, context: CommandContext):
-        result = self._gateway.refund(order.authorization_id or "", amount, order.currency,
-                                      idempotency_key=f"refund:{return_id}")
-        return self._record(result, f"refund of {amount} {order.currency} for {return_id}", context,
-                            "RecordPaymentRefund", partial(handlers.record_refund, order_id=order.id,
-                                                           return_id=return_id, amount=amount),
-                            "refund_id")
-
-    def _record(self, result: PaymentResult, what: str, context: CommandContext, command: str,
-                handler: partial, transaction_param: str | None = None) -> tuple[Order, int | None] | None:
-        """Records what the provider did; a refusal is logged and left for a person to look at
-        (the order keeps showing the amount as due)."""
-        if not result.approved:
-            log.error("%s was refused: %s", what, result.reason)
-            return None
-        if transaction_param is not None:
-            handler = partial(handler, **{transaction_param: result.transaction_id or ""})
-        outcome = self._writer.execute(handler, context.for_command(command))
-        return outcome.value, outcome.position
+def _done(value: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future

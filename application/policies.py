@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
 from application.context import system_context
-from application.payments import PaymentSettlement
+from application.payments import PaymentSettlement, Settle
 from domain.order import Order
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,8 @@ class PaymentPolicy:
     name = "payment_policy"
     trigger_types = PAYMENT_TRIGGERS
 
-    def __init__(self, settlement: PaymentSettlement, concurrency: int = 32) -> None:
+    def __init__(self, settlement: PaymentSettlement) -> None:
         self._settlement = settlement
-        # Provider calls are I/O: settle many orders at once; the writer batches their results.
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="payment-policy")
 
     def orders_to_settle(self, events: Iterable[Any]) -> list[tuple[UUID, str, int]]:
         """(order id, request id of the trigger, latest version seen) for each order, once per batch."""
@@ -48,21 +45,9 @@ class PaymentPolicy:
         return [(order_id, request_id, version) for order_id, (request_id, version) in wanted.items()]
 
     def process(self, events: Iterable[Any]) -> None:
-        """Settles every order the events concern; raises if any settlement failed, so that the
-        caller does not move past these events and tries them again."""
-        jobs = [
-            self._pool.submit(self._settlement.settle, order_id, system_context("SettlePayment", request_id),
-                              min_version=version)
-            for order_id, request_id, version in self.orders_to_settle(events)
-        ]
-        errors = []
-        for job in jobs:
-            try:
-                job.result()
-            except Exception as error:  # noqa: BLE001 - collected and re-raised below
-                errors.append(error)
-        if errors:
-            raise errors[0]
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Settles every order the events concern, all in one go (their results share the
+        writer's batches); raises if any settlement failed, so that the caller does not move past
+        these events and tries them again."""
+        self._settlement.settle_many(
+            Settle(order_id, system_context("SettlePayment", request_id), min_version=version)
+            for order_id, request_id, version in self.orders_to_settle(events))

@@ -55,6 +55,7 @@ class System:
             return
         for runner in self.followers + self.projections:
             runner.close()
+        self.service.settlement.close()
         self.writer.stop()
         self.read_pool.close()
         self.app.close()
@@ -80,7 +81,9 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
         projections = build_projections(app, url)
         cache = AggregateCache(app)
         writer = GroupCommitWriter(app, cache)
-        settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway())
+        # The sandbox answers from memory: calling it inline beats threads, which would only add
+        # hand-offs. An adapter for a real provider gets a pool for its network round trips.
+        settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway(), concurrent_calls=1)
         service = OrderService(app, writer, cache, settlement, SandboxCarrier())
         followers = [build_policy_runner(app, url, PaymentPolicy(settlement))]
     for runner in projections + followers:
