@@ -12,9 +12,11 @@ they share one group commit, and nothing waits for the batch but the one thread 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -64,9 +66,11 @@ class PaymentSettlement:
         # simulator, where threads would only add hand-offs).
         self._concurrent_calls = concurrent_calls
         self._calls: ThreadPoolExecutor | None = None
+        self._calls_lock = threading.Lock()
 
     def close(self) -> None:
-        calls, self._calls = self._calls, None
+        with self._calls_lock:
+            calls, self._calls = self._calls, None
         if calls is not None:
             calls.shutdown(wait=True)
 
@@ -90,8 +94,11 @@ class PaymentSettlement:
                 if result is None:  # the call failed: this order stops here
                     continue
                 if result.approved or step.records_refusal:
-                    submitted.append((settle, self._writer.submit(
-                        step.record(result), settle.context.for_command(step.command))))
+                    try:
+                        submitted.append((settle, self._writer.submit(
+                            step.record(result), settle.context.for_command(step.command))))
+                    except Exception as error:  # noqa: BLE001 - the writer is stopping: collected
+                        errors.append(error)
                 else:
                     log.error("%s was refused: %s", step.what, result.reason)
                     submitted.append((settle, _done(CommandResult(None, None))))
@@ -126,37 +133,28 @@ class PaymentSettlement:
         return steps
 
     def _next_step(self, order: Order, attempted: set[str]) -> _Step | None:
-        gateway, currency = self._gateway, order.currency
-        if order.payment_state == "pending" and not order.cancelled and f"authorize:{order.id}" not in attempted:
-            reference, total = order.payment.get("reference") or "", order.total
-            key = f"authorize:{order.id}"
+        gateway = self._gateway
+        key = f"authorize:{order.id}"
+        if order.payment_state == "pending" and not order.cancelled and key not in attempted:
             return _Step(key, f"authorisation of order {order.id}", "RecordPaymentAuthorization",
-                         partial(gateway.authorize, reference, total, currency, idempotency_key=key),
+                         partial(gateway.authorize, order.payment.get("reference") or "", order.total, order.currency,
+                                 idempotency_key=key),
                          lambda result: partial(handlers.record_authorization, order_id=order.id, result=result),
                          records_refusal=True)
-        authorization = order.authorization_id or ""
         for shipment_id, amount in order.capture_due():
-            key = f"capture:{shipment_id}"
-            if key not in attempted:
-                return _Step(key, f"capture of {amount} {currency} for {shipment_id}", "RecordPaymentCapture",
-                             partial(gateway.capture, authorization, amount, currency, idempotency_key=key),
-                             lambda result, s=shipment_id, a=amount: partial(
-                                 handlers.record_capture, order_id=order.id, shipment_id=s, amount=a,
-                                 capture_id=result.transaction_id or ""))
+            if f"capture:{shipment_id}" not in attempted:
+                return _amount_step(order, "capture", shipment_id, amount, gateway.capture, handlers.record_capture,
+                                    item_param="shipment_id", id_param="capture_id")
         key = f"void:{order.id}"
         if order.void_due() and key not in attempted:
             reason = order.cancel_reason or "order cancelled"
             return _Step(key, f"void of order {order.id}", "RecordPaymentVoid",
-                         partial(gateway.void, authorization, idempotency_key=key),
+                         partial(gateway.void, order.authorization_id or "", idempotency_key=key),
                          lambda result: partial(handlers.record_void, order_id=order.id, reason=reason))
         for return_id, amount in order.refund_due():
-            key = f"refund:{return_id}"
-            if key not in attempted:
-                return _Step(key, f"refund of {amount} {currency} for {return_id}", "RecordPaymentRefund",
-                             partial(gateway.refund, authorization, amount, currency, idempotency_key=key),
-                             lambda result, r=return_id, a=amount: partial(
-                                 handlers.record_refund, order_id=order.id, return_id=r, amount=a,
-                                 refund_id=result.transaction_id or ""))
+            if f"refund:{return_id}" not in attempted:
+                return _amount_step(order, "refund", return_id, amount, gateway.refund, handlers.record_refund,
+                                    item_param="return_id", id_param="refund_id")
         return None
 
     # ---------------------------------------------------------------- calling the provider
@@ -176,9 +174,22 @@ class PaymentSettlement:
 
         if self._concurrent_calls <= 1 or len(steps) <= 1:
             return [call(item) for item in steps]
-        if self._calls is None:
-            self._calls = ThreadPoolExecutor(max_workers=self._concurrent_calls, thread_name_prefix="payment-calls")
-        return list(self._calls.map(call, steps))
+        with self._calls_lock:
+            if self._calls is None:
+                self._calls = ThreadPoolExecutor(max_workers=self._concurrent_calls,
+                                                 thread_name_prefix="payment-calls")
+            calls = self._calls
+        return list(calls.map(call, steps))
+
+
+def _amount_step(order: Order, kind: str, item: str, amount: Decimal, call: Callable[..., PaymentResult],
+                 handler: Callable[..., Any], *, item_param: str, id_param: str) -> _Step:
+    """A capture (per shipment) or a refund (per return) of ``amount`` on the order's authorisation."""
+    key = f"{kind}:{item}"
+    return _Step(key, f"{kind} of {amount} {order.currency} for {item}", f"RecordPayment{kind.title()}",
+                 partial(call, order.authorization_id or "", amount, order.currency, idempotency_key=key),
+                 lambda result: partial(handler, order_id=order.id, amount=amount,
+                                        **{item_param: item, id_param: result.transaction_id or ""}))
 
 
 def _done(value: Any) -> Future[Any]:
