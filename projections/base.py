@@ -152,9 +152,16 @@ class AggregateStateProjection(BatchProjection[TView]):
         for aggregate_id, aggregate in touched.items():
             cache[aggregate_id] = aggregate
             cache.move_to_end(aggregate_id)
-        while len(cache) > self.cache_size:
-            cache.popitem(last=False)
-        return self.to_rows(touched, new)
+        rows = self.to_rows(touched, new)
+        if len(cache) > self.cache_size:
+            evicted = []
+            while len(cache) > self.cache_size:
+                evicted.append(cache.popitem(last=False)[0])
+            self.evicted(evicted)
+        return rows
+
+    def evicted(self, aggregate_ids: list[UUID]) -> None:
+        """The LRU let these aggregates go (a projection may drop what it kept beside them)."""
 
     def to_rows(self, touched: dict[UUID, Any], new: set[UUID]) -> Any:  # pragma: no cover - abstract
         """The rows to write for the aggregates a batch touched (their state after the batch);

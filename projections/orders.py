@@ -1,8 +1,10 @@
 """``orders`` read model: one row per order (with the exact API document) and its lines,
 shipments, shipment lines and returns as relational rows for analysts.
 
-State-based: every order a batch touched is written once, from its state after the batch;
-its child rows are deleted and copied in again.
+State-based: every order a batch touched is written once, from its state after the batch. Its
+child rows are deleted and copied in again only in the tables where they changed since this
+runner last wrote them (a payment changes the order's own row, a pick its shipment, never
+its lines); after a start, an eviction from the LRU or a reset, all of them are.
 """
 from __future__ import annotations
 
@@ -113,17 +115,17 @@ class OrdersView(ReadModelView):
     )
 
 
+CHILD_TABLES = ("order_lines", "shipments", "shipment_lines", "returns")
+
+
 class OrderRows(NamedTuple):
     """Everything one batch writes for the orders it touched (replacing their earlier rows)."""
 
-    ids: list[UUID]
-    # Orders whose earlier rows are replaced (those created in the batch have none).
-    existing: list[UUID]
-    orders: list[tuple[Any, ...]]
-    lines: list[tuple[Any, ...]]
-    shipments: list[tuple[Any, ...]]
-    shipment_lines: list[tuple[Any, ...]]
-    returns: list[tuple[Any, ...]]
+    # Per table, the orders whose earlier rows there are deleted before the new ones are copied
+    # in (an order created in the batch has none; a table whose rows did not change is skipped).
+    replaced: dict[str, list[UUID]]
+    # Per table, the rows to copy in.
+    rows: dict[str, list[tuple[Any, ...]]]
 
 
 class OrdersProjection(AggregateStateProjection[OrdersView]):
@@ -131,46 +133,78 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
     aggregate_class = Order
     topics = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per order in the LRU, a hash of the child rows last written for it, table by table: an
+        # authorisation changes the order's own row only, so its lines and shipments stay put.
+        self._written: dict[UUID, tuple[int, ...]] = {}
+
+    def reset(self) -> None:
+        super().reset()
+        self._written.clear()
+
+    def evicted(self, aggregate_ids: list[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            self._written.pop(aggregate_id, None)
+
     def to_rows(self, touched: dict[UUID, Order], new: set[UUID]) -> OrderRows:
-        orders, lines, shipments, shipment_lines, returns = [], [], [], [], []
+        replaced: dict[str, list[UUID]] = {table: [] for table in ("orders", *CHILD_TABLES)}
+        rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in ("orders", *CHILD_TABLES)}
+        written = self._written
         for order in touched.values():
             doc = order_document(order)
-            totals = doc["totals"]
-            customer = order.customer or {}
-            orders.append((
-                order.id, order.channel, order.external_id, doc["status"], doc["payment_status"],
-                doc["fulfillment_status"], order.currency, customer.get("name"), customer.get("email"),
-                Decimal(totals["subtotal"]), Decimal(totals["shipping"]), Decimal(totals["total"]),
-                Decimal(totals["captured"]), Decimal(totals["refunded"]), order.cancel_reason,
-                order.version, order.created_on, order.modified_on, dumps(doc),
-            ))
-            for line in doc["lines"]:
-                lines.append((order.id, line["sku"], line["quantity"], Decimal(line["unit_price"]), line["backordered"]))
-            for shipment in order.shipments.values():
-                shipments.append((
-                    shipment["id"], order.id, shipment["location_id"], shipment["status"], shipment["carrier"],
-                    shipment["tracking_number"], shipment["tracking_url"], shipment.get("delivered_at"),
-                ))
-                for sku, quantity in shipment["lines"].items():
-                    shipment_lines.append((shipment["id"], order.id, sku, quantity))
-            for ret in doc["returns"]:
-                returns.append((
-                    ret["id"], order.id, ret["status"], ret["location_id"], Decimal(ret["refund_amount"]),
-                    dumps(ret["lines"]), dumps(ret["received"]),
-                ))
-        return OrderRows(list(touched), [i for i in touched if i not in new], orders, lines, shipments, shipment_lines, returns)
+            rows["orders"].append(_order_row(order, doc))
+            children = _child_rows(order, doc)
+            signature = tuple(hash(tuple(table_rows)) for table_rows in children)
+            before = None if order.id in new else written.get(order.id, ())
+            if before is not None:
+                replaced["orders"].append(order.id)
+            for n, table in enumerate(CHILD_TABLES):
+                if before is not None and n < len(before) and before[n] == signature[n]:
+                    continue  # unchanged since it was last written
+                if before is not None:
+                    replaced[table].append(order.id)
+                rows[table].extend(children[n])
+            written[order.id] = signature
+        return OrderRows(replaced, rows)
 
-    def write(self, curs: Cursor[Any], rows: OrderRows) -> None:
-        if not rows.ids:
-            return
+    def write(self, curs: Cursor[Any], staged: OrderRows) -> None:
         view = self.view
-        for table in ("orders", "order_lines", "shipments", "shipment_lines", "returns") if rows.existing else ():
-            key = "id" if table == "orders" else "order_id"
-            curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (rows.existing,))
-        copy_rows(curs, view.table("orders"), ORDER_COLUMNS, rows.orders)
-        copy_rows(curs, view.table("order_lines"), LINE_COLUMNS, rows.lines)
-        if rows.shipments:
-            copy_rows(curs, view.table("shipments"), SHIPMENT_COLUMNS, rows.shipments)
-            copy_rows(curs, view.table("shipment_lines"), SHIPMENT_LINE_COLUMNS, rows.shipment_lines)
-        if rows.returns:
-            copy_rows(curs, view.table("returns"), RETURN_COLUMNS, rows.returns)
+        for table, order_ids in staged.replaced.items():
+            if order_ids:
+                key = "id" if table == "orders" else "order_id"
+                curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (order_ids,))
+        for table, columns in (("orders", ORDER_COLUMNS), ("order_lines", LINE_COLUMNS),
+                               ("shipments", SHIPMENT_COLUMNS), ("shipment_lines", SHIPMENT_LINE_COLUMNS),
+                               ("returns", RETURN_COLUMNS)):
+            if staged.rows[table]:
+                copy_rows(curs, view.table(table), columns, staged.rows[table])
+
+
+def _order_row(order: Order, doc: dict[str, Any]) -> tuple[Any, ...]:
+    totals = doc["totals"]
+    customer = order.customer or {}
+    return (
+        order.id, order.channel, order.external_id, doc["status"], doc["payment_status"],
+        doc["fulfillment_status"], order.currency, customer.get("name"), customer.get("email"),
+        Decimal(totals["subtotal"]), Decimal(totals["shipping"]), Decimal(totals["total"]),
+        Decimal(totals["captured"]), Decimal(totals["refunded"]), order.cancel_reason,
+        order.version, order.created_on, order.modified_on, dumps(doc),
+    )
+
+
+def _child_rows(order: Order, doc: dict[str, Any]) -> tuple[list[tuple[Any, ...]], ...]:
+    """(lines, shipments, shipment lines, returns) rows of one order, in CHILD_TABLES order."""
+    lines = [(order.id, line["sku"], line["quantity"], Decimal(line["unit_price"]), line["backordered"])
+             for line in doc["lines"]]
+    shipments, shipment_lines = [], []
+    for shipment in order.shipments.values():
+        shipments.append((
+            shipment["id"], order.id, shipment["location_id"], shipment["status"], shipment["carrier"],
+            shipment["tracking_number"], shipment["tracking_url"], shipment.get("delivered_at"),
+        ))
+        for sku, quantity in shipment["lines"].items():
+            shipment_lines.append((shipment["id"], order.id, sku, quantity))
+    returns = [(ret["id"], order.id, ret["status"], ret["location_id"], Decimal(ret["refund_amount"]),
+                dumps(ret["lines"]), dumps(ret["received"])) for ret in doc["returns"]]
+    return lines, shipments, shipment_lines, returns

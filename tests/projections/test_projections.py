@@ -163,6 +163,43 @@ def test_aggregates_missing_from_the_lru_are_loaded_at_the_state_before_the_batc
     assert (levels["berlin-wh"]["on_hand"], levels["berlin-wh"]["reserved"]) == (hot.on_hand, hot.reserved)
 
 
+def test_a_later_batch_rewrites_only_the_tables_whose_rows_changed(system: System) -> None:
+    """Placed in one batch, authorised in the next: only the order's own row is written again;
+    picking the shipment rewrites its shipment row too, never the order lines."""
+    seed_locations(system)
+    system.service.receive_stock(c.ReceiveStock("berlin-wh", "HOT", 10), ctx())
+    order_id = system.place("web", "R1", [("HOT", 2, "2.50")], ctx())
+    (runner,) = system.projections((ORDERS,))
+    runner.start()  # one runner keeps its in-memory state from batch to batch
+
+    def caught_up() -> None:
+        _wait(system, (ORDERS,))
+
+    def row_versions() -> dict[str, list]:  # xmin changes whenever a row is written again
+        with system.pool.connection() as conn:
+            return {table: [r[0] for r in conn.execute(
+                f"SELECT xmin::text FROM {table} WHERE {'id' if table == 'orders' else 'order_id'} = %s", (order_id,))]
+                for table in ("orders", "order_lines", "shipments", "shipment_lines")}
+
+    caught_up()
+    placed = row_versions()
+    system.service.settle_payments(order_id, ctx())
+    caught_up()
+    authorised = row_versions()
+    assert authorised["orders"] != placed["orders"]
+    assert {t: authorised[t] for t in ("order_lines", "shipments", "shipment_lines")} == \
+        {t: placed[t] for t in ("order_lines", "shipments", "shipment_lines")}
+
+    (shipment_id,) = system.app.repository.get(order_id).shipments
+    system.service.pick(c.PickShipment(shipment_id), ctx())
+    caught_up()
+    picked = row_versions()
+    assert picked["shipments"] != authorised["shipments"] and picked["order_lines"] == authorised["order_lines"]
+    assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
+    with system.pool.connection() as conn:
+        assert conn.execute("SELECT status FROM shipments WHERE order_id = %s", (order_id,)).fetchone() == ("picked",)
+
+
 def test_only_one_runner_per_projection(system: System) -> None:
     seed_locations(system)
     a, = system.projections((LOCATIONS,), lock_retry_interval=0.1)
