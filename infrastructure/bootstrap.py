@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +81,7 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
         read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
         api_keys = ApiKeyStore(read_pool)
         api_keys.create_table()
-        projections = build_projections(app, url)
+        projections = build_projections(app, url, partition_replayer=partial(replay_partition_elsewhere, url))
         cache = AggregateCache(app)
         writer = GroupCommitWriter(app, cache)
         # The sandbox answers from memory: calling it inline beats threads, which would only add
@@ -112,16 +115,41 @@ def api_key_store(settings: Settings) -> ApiKeyStore:
     return store
 
 
-def rebuild_projections(settings: Settings) -> dict[str, int]:
+def rebuild_projections(settings: Settings, partitions: int = 1) -> dict[str, int]:
     system = build_system(settings)
     tune_for_long_lived_state()
     try:
-        return {runner.name: runner.rebuild() for runner in system.projections}
+        return {runner.name: runner.rebuild(partitions=partitions) for runner in system.projections}
     finally:
         for runner in system.projections + system.followers:
             runner.close()
         system.read_pool.close()
         system.app.close()
+
+
+def replay_partition_elsewhere(url: str, name: str, partition: int, partitions: int, until: int) -> None:
+    """One partition of a rebuild in a process of its own (``oms projections replay-partition``)."""
+    subprocess.run([sys.executable, "-m", "infrastructure.cli", "projections", "replay-partition", name,
+                    str(partition), str(partitions), str(until)],
+                   env=dict(os.environ, OMS_DATABASE_URL=url), check=True)
+
+
+def replay_partition(settings: Settings, name: str, partition: int, partitions: int, until: int) -> int:
+    """Runs in a process started by a partitioned rebuild: the event store and the one projection,
+    nothing else (its tables exist, and their query indexes stay dropped until the rebuild ends)."""
+    from projections import build_projections
+
+    url = resolve_database_url(settings)
+    env = eventsourcing_env(url, pool_size=2, max_overflow=2)
+    env["CREATE_TABLE"] = "n"  # the rebuilding process made them; several partitions start at once
+    app = OrderManagement(env, transcoder=OrjsonTranscoder())
+    tune_for_long_lived_state()
+    (runner,) = build_projections(app, url, names=(name,), create_tables=False)
+    try:
+        return runner.replay_partition(partition, partitions, until)
+    finally:
+        runner.close()
+        app.close()
 
 
 def run_projections(settings: Settings) -> None:

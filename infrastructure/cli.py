@@ -82,9 +82,16 @@ def _api_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from infrastructure import bootstrap
 
-    counts = bootstrap.rebuild_projections(settings)
+    counts = bootstrap.rebuild_projections(settings, partitions=args.partitions)
     for name, count in sorted(counts.items()):
         print(f"{name}: {count}")
+    return 0
+
+
+def _projections_replay_partition(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    bootstrap.replay_partition(settings, args.name, args.partition, args.partitions, args.until)
     return 0
 
 
@@ -123,7 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="projections_command", required=True, metavar="ACTION"
     )
     rebuild = projections.add_parser("rebuild", help="drop and rebuild all projections from the event store")
+    rebuild.add_argument("--partitions", type=int, default=1, metavar="N",
+                         help="replay each projection in N processes at once, each taking a share of the "
+                              "orders and stock items (default: 1, in this process)")
     rebuild.set_defaults(handler=_projections_rebuild)
+    replay = projections.add_parser("replay-partition",
+                                     help="one process of `rebuild --partitions` (started by it; not for direct use)")
+    replay.add_argument("name")
+    replay.add_argument("partition", type=int)
+    replay.add_argument("partitions", type=int)
+    replay.add_argument("until", type=int)
+    replay.set_defaults(handler=_projections_replay_partition)
     run = projections.add_parser("run", help="keep the read models up to date (a worker process)")
     run.set_defaults(handler=_projections_run)
     return parser

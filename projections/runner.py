@@ -15,12 +15,18 @@ Guarantees
   seconds and take over when the holder goes away.
 - **No skipping.** A failing batch is logged and rolled back; in-memory state is dropped and
   the batch is retried with exponential back-off (0.1 s .. ``max_backoff``).
+- **Partitioned rebuild.** ``rebuild(partitions=N)`` replays N disjoint sets of aggregates (by
+  the last byte of their id) in N processes side by side, under the lock the rebuilding runner
+  holds, and sets the position only once all of them succeeded. A position of 0 means nothing
+  has been applied, so a runner that starts from 0 empties the tables first: an interrupted
+  rebuild leaves no half-written read model behind.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -58,6 +64,7 @@ class ProjectionRunner:
         lock_retry_interval: float = 2.0,
         max_backoff: float = 5.0,
         lock_check_interval: float = 5.0,
+        partition_replayer: Callable[[str, int, int, int], None] | None = None,
     ) -> None:
         self.app = app
         self.projection = projection
@@ -68,6 +75,10 @@ class ProjectionRunner:
         self.lock_retry_interval = lock_retry_interval
         self.max_backoff = max_backoff
         self.lock_check_interval = lock_check_interval
+        # Runs one partition of a rebuild in another process: (projection, partition, partitions,
+        # until) -> None, raising if it failed. Without it, rebuilds replay in this process only.
+        self.partition_replayer = partition_replayer
+        self._partition: tuple[int, int] | None = None  # (this one, of how many) in a partition replay
 
         schema = self.view.datastore.schema
         self.lock_key = LOCK_KEY_PREFIX + (self.name if schema == "public" else f"{schema}.{self.name}")
@@ -79,11 +90,19 @@ class ProjectionRunner:
             "ON CONFLICT (application_name) DO NOTHING").format(tracking)
         self._zero_position = SQL(
             "UPDATE {} SET notification_id = 0 WHERE application_name = %s").format(tracking)
+        self._set_position = SQL(
+            "UPDATE {} SET notification_id = %s WHERE application_name = %s").format(tracking)
         recorder = app.recorder
+        events = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
         self._select_feed = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
             "WHERE notification_id >= %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
-        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        ).format(events)
+        self._select_partition_feed = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE notification_id >= %s AND notification_id <= %s "
+            "AND get_byte(uuid_send(originator_id), 15) %% %s = %s ORDER BY notification_id LIMIT %s"
+        ).format(events)
 
         self._position: int | None = None  # None: read it from the database before the next batch
         self._processing = threading.RLock()
@@ -175,12 +194,13 @@ class ProjectionRunner:
 
     # ------------------------------------------------------------------ rebuild
 
-    def rebuild(self, timeout: float | None = None) -> int:
+    def rebuild(self, timeout: float | None = None, *, partitions: int = 1) -> int:
         """Empties the projection's tables, sets its position to zero and replays the feed to
         the current head; returns the position reached.
 
         - Not running here and nobody else runs it: replays synchronously under the advisory lock,
-          without the indexes that serve only queries, which are built again at the end.
+          without the indexes that serve only queries, which are built again at the end; with
+          ``partitions`` > 1 (and a ``partition_replayer``), in that many processes at once.
         - Running in this process: the runner's thread replays; waits for it.
         - Run by another process: resets (that process notices and replays); waits for it, raising
           ``ProjectionBusy`` after ``timeout`` seconds.
@@ -196,8 +216,11 @@ class ProjectionRunner:
             try:
                 self._reset(drop_query_indexes=True)
                 try:
-                    while self._process_batch(self.rebuild_batch_size) != 0:
-                        pass
+                    if partitions > 1 and self.partition_replayer is not None:
+                        self._replay_partitioned(partitions, head)
+                    else:
+                        while self._process_batch(self.rebuild_batch_size) != 0:
+                            pass
                 finally:  # also after a failure: the read model stays queryable
                     self.view.create_query_indexes()
             finally:
@@ -210,6 +233,45 @@ class ProjectionRunner:
             raise ProjectionBusy(f"projection {self.name} is run by another process that did not reach "
                                  f"{head} within {timeout} s")
         return self.position()
+
+    def _replay_partitioned(self, partitions: int, head: int) -> None:
+        """Runs every partition in its own process; the position moves to ``head`` only when all
+        of them succeeded. On a failure the tables are emptied again (position 0)."""
+        replay = self.partition_replayer
+        assert replay is not None
+        try:
+            with ThreadPoolExecutor(max_workers=partitions, thread_name_prefix=f"partition-{self.name}") as pool:
+                for done in [pool.submit(replay, self.name, k, partitions, head) for k in range(partitions)]:
+                    done.result()
+        except BaseException:
+            self._reset()
+            raise
+        with self._processing, self.view.datastore.transaction(commit=True) as curs:
+            curs.execute(self._select_position_for_update, (self.app.name,))
+            curs.execute(self._set_position, (head, self.app.name))
+        self._forget_state()
+
+    def replay_partition(self, partition: int, partitions: int, until: int) -> int:
+        """Applies the events of one partition of the aggregates (the last byte of their id modulo
+        ``partitions``) up to notification id ``until``, writing rows without moving the position:
+        one of the processes of ``rebuild(partitions=...)``, whose runner holds the lock and has
+        emptied the tables. Returns the number of events applied; raises on any failure."""
+        with self._processing:
+            self._partition = (partition, partitions)
+            self._position = 0
+            self.projection.reset()
+        total = 0
+        try:
+            while (count := self._process_batch(self.rebuild_batch_size, until)) != 0:
+                if count < 0:  # cannot happen without a position check; never resynchronise here
+                    raise RuntimeError(f"partition {partition} of {self.name} lost its place")
+                total += count
+        finally:
+            with self._processing:
+                self._settle()
+                self._partition = None
+                self._forget_state()
+        return total
 
     def catch_up(self, until: int | None = None) -> int:
         """Applies everything up to the head (or up to notification id ``until``) synchronously;
@@ -300,6 +362,11 @@ class ProjectionRunner:
     def _commit(self, start: int, last: int, staged: Any, count: int) -> None:
         """Rows and tracking in one transaction, if the stored position is still ``start``."""
         with self.view.datastore.transaction(commit=True) as curs:
+            if self._partition is not None:  # one process of a partitioned rebuild: rows only
+                self.projection.write(curs, staged)
+                self.batches += 1
+                self.events += count
+                return
             curs.execute(self._select_position_for_update, (self.app.name,))
             row = curs.fetchone()
             stored = row["notification_id"] if row else None
@@ -346,8 +413,12 @@ class ProjectionRunner:
         projections want a fraction of the feed, and the rest only moves the position."""
         recorder = self.app.recorder
         with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self._select_feed, (start + 1, until if until is not None else MAX_POSITION, limit),
-                         prepare=True)
+            stop = until if until is not None else MAX_POSITION
+            if self._partition is None:
+                curs.execute(self._select_feed, (start + 1, stop, limit), prepare=True)
+            else:
+                curs.execute(self._select_partition_feed, (start + 1, stop, self._partition[1], self._partition[0],
+                                                           limit), prepare=True)
             rows = curs.fetchall()
         if not rows:
             return 0, start, []
@@ -379,7 +450,10 @@ class ProjectionRunner:
             curs.execute(self._ensure_position_row, (self.app.name,))
             curs.execute(self._select_position_for_update, (self.app.name,))
             row = curs.fetchone()
-        return row["notification_id"] if row else 0
+            position = row["notification_id"] if row else 0
+            if position == 0:  # nothing applied yet: whatever an interrupted rebuild left goes
+                self.view.truncate(curs)
+        return position
 
     # ------------------------------------------------------------------ advisory lock
 

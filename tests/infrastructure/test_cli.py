@@ -21,7 +21,8 @@ def fake_bootstrap(monkeypatch, database_url):
     module = types.SimpleNamespace(
         serve=lambda settings: calls.append(("serve", settings)),
         api_key_store=lambda settings: store,
-        rebuild_projections=lambda settings: {"orders": 3, "customers": 1},
+        rebuild_projections=lambda settings, partitions=1: calls.append(("rebuild", partitions))
+        or {"orders": 3, "customers": 1},
     )
     monkeypatch.setitem(sys.modules, "infrastructure.bootstrap", module)
     monkeypatch.setattr(infrastructure, "bootstrap", module, raising=False)
@@ -53,6 +54,8 @@ def test_serve_and_rebuild(fake_bootstrap, capsys) -> None:
     assert calls[0][0] == "serve" and calls[0][1].port == 9123
     assert cli.main(["projections", "rebuild"]) == 0
     assert "orders: 3" in capsys.readouterr().out
+    assert cli.main(["projections", "rebuild", "--partitions", "2"]) == 0
+    assert [c for c in calls if c[0] == "rebuild"] == [("rebuild", 1), ("rebuild", 2)]
 
 
 def test_bad_role_rejected() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from application import commands as c
 from application.documents import order_document
-from projections import LOCATIONS, ORDER_HISTORY, ORDERS, STOCK_LEVELS
+from projections import LOCATIONS, ORDER_HISTORY, ORDERS, STOCK_LEVELS, build_projections
 from projections.queries import InvalidCursor
 
 from .conftest import System, ctx, full_journey, seed_locations
@@ -198,6 +198,64 @@ def test_a_later_batch_rewrites_only_the_tables_whose_rows_changed(system: Syste
     assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
     with system.pool.connection() as conn:
         assert conn.execute("SELECT status FROM shipments WHERE order_id = %s", (order_id,)).fetchone() == ("picked",)
+
+
+def test_a_partitioned_rebuild_gives_the_same_read_models_as_one_process(system: System) -> None:
+    """Each partition of the aggregates is replayed by its own `oms projections replay-partition`
+    process; the position moves to the head only once all of them are done."""
+    from functools import partial
+
+    from infrastructure.bootstrap import replay_partition_elsewhere
+
+    _bulk_orders(system, 30)
+    full_journey(system, external_id="P1")
+    head = system.head()
+    runners = system.projections(partition_replayer=partial(replay_partition_elsewhere, system.url))
+    for runner in runners:
+        runner.catch_up()
+    live = system.dump()
+
+    for runner in runners:
+        assert runner.rebuild(partitions=3) == head
+    assert system.dump() == live
+    with system.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_status_idx'").fetchone() == (1,)
+
+
+def test_a_failed_partition_leaves_the_read_model_empty_at_position_zero_and_a_runner_replays_it(
+        system: System) -> None:
+    _bulk_orders(system, 10)
+    head = system.head()
+
+    def replay(name: str, partition: int, partitions: int, until: int) -> None:
+        (worker,) = build_projections(system.app, system.url, names=(name,), create_tables=False)
+        try:
+            worker.replay_partition(partition, partitions, until)
+        finally:
+            worker.close()
+        if partition == 1:
+            raise RuntimeError("partition process died")
+
+    (runner,) = system.projections((ORDERS,), partition_replayer=replay)
+    with pytest.raises(RuntimeError, match="died"):
+        runner.rebuild(partitions=2)
+    assert runner.position() == 0 and system.dump(("orders", "order_lines")) == {"orders": [], "order_lines": []}
+
+    runner.catch_up()
+    assert runner.position() == head and len(system.dump(("orders",))["orders"]) == 10
+
+
+def test_a_runner_starting_from_position_zero_empties_what_an_interrupted_rebuild_left(system: System) -> None:
+    ids = _bulk_orders(system, 6)
+    (runner,) = system.projections((ORDERS,))
+    runner.catch_up()
+    with system.pool.connection() as conn:  # as if a rebuild had written rows and died before its position
+        conn.execute("UPDATE tracking_orders SET notification_id = 0 WHERE application_name = %s", (system.app.name,))
+    (again,) = system.projections((ORDERS,))
+    again.catch_up()
+    assert again.position() == system.head()
+    for order_id in ids:
+        assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
 
 
 def test_only_one_runner_per_projection(system: System) -> None:
