@@ -115,6 +115,8 @@ class OrdersView(ReadModelView):
     )
 
 
+TABLE_COLUMNS = {"orders": ORDER_COLUMNS, "order_lines": LINE_COLUMNS, "shipments": SHIPMENT_COLUMNS,
+                 "shipment_lines": SHIPMENT_LINE_COLUMNS, "returns": RETURN_COLUMNS}
 CHILD_TABLES = ("order_lines", "shipments", "shipment_lines", "returns")
 
 
@@ -148,24 +150,24 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
             self._written.pop(aggregate_id, None)
 
     def to_rows(self, touched: dict[UUID, Order], new: set[UUID]) -> OrderRows:
-        replaced: dict[str, list[UUID]] = {table: [] for table in ("orders", *CHILD_TABLES)}
-        rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in ("orders", *CHILD_TABLES)}
-        written = self._written
+        replaced: dict[str, list[UUID]] = {table: [] for table in TABLE_COLUMNS}
+        rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in TABLE_COLUMNS}
         for order in touched.values():
             doc = order_document(order)
             rows["orders"].append(_order_row(order, doc))
             children = _child_rows(order, doc)
             signature = tuple(hash(tuple(table_rows)) for table_rows in children)
-            before = None if order.id in new else written.get(order.id, ())
-            if before is not None:
+            created = order.id in new  # no rows of it can exist yet
+            last = self._written.get(order.id)  # None: not known what this runner wrote for it
+            if not created:
                 replaced["orders"].append(order.id)
             for n, table in enumerate(CHILD_TABLES):
-                if before is not None and n < len(before) and before[n] == signature[n]:
+                if last is not None and last[n] == signature[n]:
                     continue  # unchanged since it was last written
-                if before is not None:
+                if not created:
                     replaced[table].append(order.id)
                 rows[table].extend(children[n])
-            written[order.id] = signature
+            self._written[order.id] = signature
         return OrderRows(replaced, rows)
 
     def write(self, curs: Cursor[Any], staged: OrderRows) -> None:
@@ -174,9 +176,7 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
             if order_ids:
                 key = "id" if table == "orders" else "order_id"
                 curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (order_ids,))
-        for table, columns in (("orders", ORDER_COLUMNS), ("order_lines", LINE_COLUMNS),
-                               ("shipments", SHIPMENT_COLUMNS), ("shipment_lines", SHIPMENT_LINE_COLUMNS),
-                               ("returns", RETURN_COLUMNS)):
+        for table, columns in TABLE_COLUMNS.items():
             if staged.rows[table]:
                 copy_rows(curs, view.table(table), columns, staged.rows[table])
 
