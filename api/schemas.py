@@ -369,6 +369,9 @@ class WriterStats(Output):
     commands: int = Field(description="commands recorded or refused in those transactions")
     conflicts: int = Field(description="batches decided again under the table lock after another process wrote first")
     followed_events: int = Field(description="events of other processes applied to this process's cache")
+    busy_seconds: dict[str, float] = Field(
+        description="seconds the writer spent per phase: deciding (handlers, in memory), storing (insert and "
+                    "commit) and settling (answering callers, cache, snapshots); their sum over wall time is its load")
 
 
 class Health(Output):

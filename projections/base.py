@@ -13,6 +13,7 @@ the database, so it is dropped and rebuilt from the event store on demand.
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,19 @@ BULK_LOAD_MAX_VERSION = 50
 # (notification id, decoded domain event)
 Positioned = tuple[int, Any]
 
+log = logging.getLogger(__name__)
+
+# Which schema version of each read model the database holds. A read model is derived data:
+# when its tables change in a way ``CREATE ... IF NOT EXISTS`` cannot apply (a new key, a
+# narrower index), they are dropped and built again from the event store.
+SCHEMA_VERSIONS_DDL = """CREATE TABLE IF NOT EXISTS {s}.read_model_schemas (
+    name text PRIMARY KEY,
+    version integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+)"""
+# Read models made before versions were recorded hold version 1 of their tables.
+UNRECORDED_VERSION = 1
+
 
 class ReadModelView(PostgresTrackingRecorder):
     """A materialised view: its own tables plus its own tracking table ``tracking_<name>``.
@@ -46,11 +60,16 @@ class ReadModelView(PostgresTrackingRecorder):
     rebuild must empty in ``tables``, and in ``query_indexes`` the indexes that serve only
     queries (not the projection's own writes): a full rebuild drops them and builds them again
     at the end, which is much cheaper than maintaining them row by row.
+
+    ``schema_version`` goes up with every change to ``ddl`` that an existing database cannot
+    take by ``IF NOT EXISTS``: on the first start with the new version the tables are dropped,
+    the position goes back to zero and the runner replays the whole history into the new ones.
     """
 
     ddl: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
     query_indexes: tuple[str, ...] = ()
+    schema_version: int = 1
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
@@ -60,6 +79,44 @@ class ReadModelView(PostgresTrackingRecorder):
     @property
     def schema(self) -> str:
         return self.datastore.schema
+
+    @property
+    def view_name(self) -> str:
+        return self.tracking_table_name.removeprefix("tracking_")
+
+    def _create_table(self, curs: Cursor[Any]) -> None:
+        # One process at a time: two starting together must not both drop, or create the same table.
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext('oms-read-model-schemas'))")
+        curs.execute(self.sql(SCHEMA_VERSIONS_DDL))
+        recorded = self.recorded_schema_version(curs)
+        if recorded is not None and recorded != self.schema_version:
+            self._drop_for_rebuild(curs, recorded)
+        super()._create_table(curs)
+        curs.execute(self.sql(
+            "INSERT INTO {s}.read_model_schemas (name, version) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, created_at = now() "
+            "WHERE read_model_schemas.version <> EXCLUDED.version"), (self.view_name, self.schema_version))
+
+    def recorded_schema_version(self, curs: Cursor[Any]) -> int | None:
+        """The version of this read model's tables in the database; None if it has none yet."""
+        curs.execute(self.sql("SELECT version FROM {s}.read_model_schemas WHERE name = %s"), (self.view_name,))
+        row = curs.fetchone()
+        if row is not None:
+            return int(row["version"])
+        return UNRECORDED_VERSION if self.tables and self._exists(curs, self.tables[0]) else None
+
+    def _exists(self, curs: Cursor[Any], table: str) -> bool:
+        curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f'"{self.schema}"."{table}"',))
+        return bool(curs.fetchone()["present"])
+
+    def _drop_for_rebuild(self, curs: Cursor[Any], recorded: int) -> None:
+        log.warning("read model %s: tables are at schema version %d, this code needs %d; dropping them "
+                    "to rebuild from the event store", self.view_name, recorded, self.schema_version)
+        curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(SQL(", ").join(self.table(t) for t in self.tables)))
+        if self._exists(curs, self.tracking_table_name):
+            # Back to position zero; the library's own row (its tracking-table migration) stays.
+            curs.execute(SQL("DELETE FROM {} WHERE application_name <> %s").format(
+                self.table(self.tracking_table_name)), (self.table_migration_identifier,))
 
     def sql(self, statement: str) -> Composed:
         return SQL(statement).format(s=Identifier(self.datastore.schema))  # type: ignore[arg-type]

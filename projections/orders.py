@@ -37,6 +37,10 @@ class OrdersView(ReadModelView):
     query_indexes = ("orders_created_at_id_idx", "orders_status_idx", "orders_payment_status_idx",
                      "orders_fulfillment_status_idx", "orders_channel_idx", "order_lines_sku_idx",
                      "shipments_location_status_idx", "shipment_lines_sku_idx")
+    # 2: the child tables are keyed by order first (no separate order-id indexes), and lines are
+    # indexed by SKU alone. Every index keyed by a random order id costs page reads on each
+    # insert once the store outgrows memory, so the read model keeps one per table.
+    schema_version = 2
     ddl = (
         """CREATE TABLE IF NOT EXISTS {s}.orders (
             id uuid PRIMARY KEY,
@@ -74,42 +78,42 @@ class OrdersView(ReadModelView):
             backordered integer NOT NULL,
             PRIMARY KEY (order_id, sku)
         )""",
-        "CREATE INDEX IF NOT EXISTS order_lines_sku_idx ON {s}.order_lines (sku, order_id)",
+        "CREATE INDEX IF NOT EXISTS order_lines_sku_idx ON {s}.order_lines (sku)",
         """CREATE TABLE IF NOT EXISTS {s}.shipments (
-            id text PRIMARY KEY,
+            id text NOT NULL,
             order_id uuid NOT NULL,
             location_id text NOT NULL,
             status text NOT NULL,
             carrier text,
             tracking_number text,
             tracking_url text,
-            delivered_at timestamptz
+            delivered_at timestamptz,
+            PRIMARY KEY (order_id, id)
         )""",
-        "CREATE INDEX IF NOT EXISTS shipments_order_id_idx ON {s}.shipments (order_id)",
         "CREATE INDEX IF NOT EXISTS shipments_location_status_idx ON {s}.shipments (location_id, status)",
         """CREATE TABLE IF NOT EXISTS {s}.shipment_lines (
             shipment_id text NOT NULL,
             order_id uuid NOT NULL,
             sku text NOT NULL,
             quantity integer NOT NULL,
-            PRIMARY KEY (shipment_id, sku)
+            PRIMARY KEY (order_id, shipment_id, sku)
         )""",
-        "CREATE INDEX IF NOT EXISTS shipment_lines_order_id_idx ON {s}.shipment_lines (order_id)",
         "CREATE INDEX IF NOT EXISTS shipment_lines_sku_idx ON {s}.shipment_lines (sku)",
         """CREATE TABLE IF NOT EXISTS {s}.returns (
-            id text PRIMARY KEY,
+            id text NOT NULL,
             order_id uuid NOT NULL,
             status text NOT NULL,
             location_id text,
             refund_amount numeric NOT NULL,
             lines jsonb NOT NULL,
-            received jsonb NOT NULL
+            received jsonb NOT NULL,
+            PRIMARY KEY (order_id, id)
         )""",
-        "CREATE INDEX IF NOT EXISTS returns_order_id_idx ON {s}.returns (order_id)",
         "COMMENT ON TABLE {s}.orders IS "
         "'Current state of every order (read model, rebuilt from the event store; document = API shape)'",
         "COMMENT ON TABLE {s}.order_lines IS 'Ordered lines per order; backordered = units not allocated to any location'",
-        "COMMENT ON TABLE {s}.shipments IS 'Shipments of every order (status ready|picked|packed|shipped|delivered|cancelled)'",
+        "COMMENT ON TABLE {s}.shipments IS 'Shipments of every order (status ready|picked|packed|shipped|delivered|cancelled); "
+        "keyed by (order_id, id); id = shp_<order id hex>_<n>'",
         "COMMENT ON TABLE {s}.shipment_lines IS 'Units per SKU in each shipment'",
         "COMMENT ON TABLE {s}.returns IS 'Returns per order; lines = requested, received = what came back'",
     )

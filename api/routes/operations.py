@@ -26,7 +26,8 @@ def health(system: SystemDep) -> OrjsonResponse:
     writer = system.writer
     cache = "warm" if writer.warm.is_set() else "warming"
     stats = {"batches": writer.batches, "commands": writer.commands, "conflicts": writer.conflicts,
-             "followed_events": writer.followed}
+             "followed_events": writer.followed,
+             "busy_seconds": {phase: round(seconds, 6) for phase, seconds in writer.seconds.items()}}
     return OrjsonResponse({"status": "ok", "cache": cache, "writer": stats}, headers={"Cache-Control": "no-store"})
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from api.schemas import OrderOut
 from application.writer import WriterUnavailable
-from tests.api.support import Api, assert_problem
+from tests.api.support import Api, assert_problem, order_body
 
 
 def test_health_needs_no_key(anonymous: Api) -> None:
@@ -11,8 +11,19 @@ def test_health_needs_no_key(anonymous: Api) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ok"
     assert r.json()["cache"] in ("warming", "warm")
     writer = r.json()["writer"]
-    assert set(writer) == {"batches", "commands", "conflicts", "followed_events"}
-    assert all(isinstance(v, int) and v >= 0 for v in writer.values())
+    assert set(writer) == {"batches", "commands", "conflicts", "followed_events", "busy_seconds"}
+    assert all(isinstance(writer[k], int) and writer[k] >= 0 for k in ("batches", "commands", "conflicts"))
+
+
+def test_health_shows_where_the_writer_spent_its_time(anonymous: Api, admin: Api) -> None:
+    before = anonymous.get("/health").json()["writer"]
+    _, sku = admin.stocked()
+    admin.place(order_body(sku))
+    after = anonymous.get("/health").json()["writer"]
+    assert set(after["busy_seconds"]) == {"deciding", "storing", "settling"}
+    assert after["commands"] > before["commands"]
+    for phase in ("deciding", "storing", "settling"):
+        assert after["busy_seconds"][phase] > before["busy_seconds"][phase]
 
 
 def test_health_is_503_when_the_database_does_not_answer(anonymous: Api, system, monkeypatch) -> None:

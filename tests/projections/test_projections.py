@@ -258,6 +258,40 @@ def test_a_runner_starting_from_position_zero_empties_what_an_interrupted_rebuil
         assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
 
 
+def test_a_read_model_at_an_older_schema_version_is_dropped_and_replayed_into_the_new_tables(
+        system: System) -> None:
+    ids = _bulk_orders(system, 6)
+    (runner,) = system.projections((ORDERS,))
+    runner.catch_up()
+    before = system.dump(("orders", "order_lines", "shipments", "shipment_lines"))
+    with system.pool.connection() as conn:  # as a database made by the code before version 2 holds it
+        conn.execute("DELETE FROM read_model_schemas WHERE name = 'orders'")
+        conn.execute("ALTER TABLE shipments DROP CONSTRAINT shipments_pkey")
+        conn.execute("ALTER TABLE shipments ADD PRIMARY KEY (id)")
+        conn.execute("CREATE INDEX shipments_order_id_idx ON shipments (order_id)")
+        conn.execute("UPDATE orders SET status = 'stale'")
+
+    (upgraded,) = system.projections((ORDERS,))  # creating its tables finds version 1 and drops them
+    assert upgraded.position() == 0
+    upgraded.catch_up()
+
+    assert upgraded.position() == system.head()
+    assert system.dump(("orders", "order_lines", "shipments", "shipment_lines")) == before
+    with system.pool.connection() as conn:
+        assert conn.execute("SELECT version FROM read_model_schemas WHERE name = 'orders'").fetchone() == (2,)
+        key = conn.execute("SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
+                           "CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+                           "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                           "WHERE i.indrelid = 'shipments'::regclass AND i.indisprimary").fetchone()[0]
+        assert key == ["order_id", "id"]
+        assert conn.execute("SELECT to_regclass('shipments_order_id_idx')").fetchone() == (None,)
+    # A second start at the same version keeps what is there.
+    (same,) = system.projections((ORDERS,))
+    assert same.position() == system.head()
+    for order_id in ids:
+        assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
+
+
 def test_only_one_runner_per_projection(system: System) -> None:
     seed_locations(system)
     a, = system.projections((LOCATIONS,), lock_retry_interval=0.1)
