@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import forbidden, unauthorized
 from application.context import CommandContext
+from application.request_ids import new_request_id
 from infrastructure.api_keys import ApiKey, Role
 from infrastructure.bootstrap import System
 
@@ -71,7 +71,7 @@ def request_id_of(value: str | None) -> str:
     """The client's X-Request-ID when it is a sane token, else a new one."""
     if value and _REQUEST_ID.match(value):
         return value
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 class RequestIdMiddleware:
@@ -108,7 +108,7 @@ def command_context(request: Request, key: ApiKey, command: str) -> CommandConte
     """Who (the API key), what (the command name) and which request: recorded with every event."""
     state = request.scope.get("state", {})
     return CommandContext(actor_id=str(key.id), actor_name=key.name, command=command,
-                          request_id=state.get("request_id") or uuid.uuid4().hex)
+                          request_id=state.get("request_id") or new_request_id())
 
 # ---------------------------------------------------------------- read your writes
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from uuid import uuid4
+
+from application.request_ids import new_request_id
 
 
 @dataclass(frozen=True)
@@ -11,7 +12,7 @@ class CommandContext:
     actor_id: str
     actor_name: str
     command: str
-    request_id: str = field(default_factory=lambda: uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
 
     def for_command(self, command: str) -> CommandContext:
         """The same actor and request, causing another command (e.g. a policy's follow-up)."""
@@ -32,4 +33,4 @@ current_context: ContextVar[CommandContext] = ContextVar("current_context", defa
 
 
 def system_context(command: str, request_id: str | None = None) -> CommandContext:
-    return CommandContext("system", "system", command, request_id or uuid4().hex)
+    return CommandContext("system", "system", command, request_id or new_request_id())

@@ -1,0 +1,39 @@
+"""Request ids: UUID version 7 (RFC 9562) as 32 hex digits, the shape clients already see.
+
+Time-ordered, so the audit trail's index on request ids grows at its end instead of taking
+inserts all over a large tree, and an id tells when its request arrived. The 74 bits after the
+timestamp count up from a random start per process ("monotonic random", RFC 9562 6.2 method 2):
+ids of one process sort in the order they were made, and none costs a system call.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+_COUNTER_BITS = 74
+_COUNTER_MASK = (1 << _COUNTER_BITS) - 1
+_RAND_B_BITS = 62
+
+
+def _random_start() -> itertools.count[int]:
+    return itertools.count(int.from_bytes(os.urandom(10), "big") & (_COUNTER_MASK >> 1))
+
+
+_sequence = _random_start()
+
+
+def _reseed() -> None:
+    # A forked worker must not continue its parent's sequence: both would make the same ids.
+    global _sequence
+    _sequence = _random_start()
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
+def new_request_id() -> str:
+    counter = next(_sequence) & _COUNTER_MASK
+    value = ((time.time_ns() // 1_000_000) & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76 | (counter >> _RAND_B_BITS) << 64 | 0b10 << 62 | counter & ((1 << _RAND_B_BITS) - 1)
+    return f"{value:032x}"
