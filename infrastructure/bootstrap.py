@@ -81,7 +81,8 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
         read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
         api_keys = ApiKeyStore(read_pool)
         api_keys.create_table()
-        projections = build_projections(app, url, partition_replayer=partial(replay_partition_elsewhere, url))
+        projections = build_projections(app, url, partition_replayer=partial(replay_partition_elsewhere, url),
+                                        min_batch_interval=settings.projection_batch_interval)
         cache = AggregateCache(app)
         writer = GroupCommitWriter(app, cache)
         # The sandbox answers from memory: calling it inline beats threads, which would only add

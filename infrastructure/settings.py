@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # beside the API, so their CPU does not compete with requests under one GIL), "thread" (inside
     # each API process) or "off" (run `oms projections run` yourself, e.g. on another machine).
     projections: Literal["process", "thread", "off"] = "process"
+    # Seconds between the starts of a read model's batches once it has caught up (see
+    # ProjectionRunner.min_batch_interval); 0 follows every commit at once. 0.1 is no longer than
+    # the worker already waits between polls of an idle feed.
+    projection_batch_interval: float = 0.1
 
 
 @lru_cache(maxsize=1)

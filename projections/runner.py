@@ -64,6 +64,7 @@ class ProjectionRunner:
         lock_retry_interval: float = 2.0,
         max_backoff: float = 5.0,
         lock_check_interval: float = 5.0,
+        min_batch_interval: float = 0.0,
         partition_replayer: Callable[[str, int, int, int], None] | None = None,
     ) -> None:
         self.app = app
@@ -75,6 +76,11 @@ class ProjectionRunner:
         self.lock_retry_interval = lock_retry_interval
         self.max_backoff = max_backoff
         self.lock_check_interval = lock_check_interval
+        # Once caught up, the next batch starts no sooner than this after the last one started:
+        # under load the read models then commit a few larger batches a second instead of one
+        # per writer commit, and an order placed and authorised within the interval is written
+        # once. Read-your-writes waits at most this much longer. A backlog is read at once.
+        self.min_batch_interval = min_batch_interval
         # Runs one partition of a rebuild in another process: (projection, partition, partitions,
         # until) -> None, raising if it failed. Without it, rebuilds replay in this process only.
         self.partition_replayer = partition_replayer
@@ -314,10 +320,13 @@ class ProjectionRunner:
                     continue
             try:
                 self._wakeup.clear()
+                started = time.monotonic()
                 count = self._process_batch(self.batch_size)
                 backoff = 0.1
                 if count == 0:
                     self._wakeup.wait(self.poll_interval)
+                elif 0 < count < self.batch_size and self.min_batch_interval > 0:
+                    self._stopping.wait(self.min_batch_interval - (time.monotonic() - started))
             except Exception:
                 log.exception("projection %s: batch failed; retrying in %.1f s", self.name, backoff)
                 self._stopping.wait(backoff)

@@ -292,6 +292,25 @@ def test_a_read_model_at_an_older_schema_version_is_dropped_and_replayed_into_th
         assert system.queries.order(order_id) == order_document(system.app.repository.get(order_id))
 
 
+def test_once_caught_up_a_runner_gathers_the_commits_of_its_batch_interval_into_one_batch(
+        system: System) -> None:
+    seed_locations(system)
+    system.service.receive_stock(c.ReceiveStock("berlin-wh", "HOT", 100), ctx())
+    (runner,) = system.projections((ORDER_HISTORY,), min_batch_interval=2.0)
+    runner.start()
+    system.place("web", "G1", [("HOT", 1, "2.50")], ctx())
+    assert runner.wait(system.head(), TIMEOUT)
+    batches = runner.batches
+
+    for n in (2, 3, 4):  # three commits, each its own transaction, well inside the interval
+        system.place("web", f"G{n}", [("HOT", 1, "2.50")], ctx())
+        runner.notify()  # as the writer does after every commit; without the interval, a batch each
+        time.sleep(0.05)
+    assert runner.wait(system.head(), TIMEOUT)
+
+    assert runner.batches == batches + 1
+
+
 def test_only_one_runner_per_projection(system: System) -> None:
     seed_locations(system)
     a, = system.projections((LOCATIONS,), lock_retry_interval=0.1)
