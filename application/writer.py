@@ -213,14 +213,18 @@ class GroupCommitWriter:
         recorder = self.app.recorder
         staged: dict[UUID, Any] = {}
         decided: list[_Decided] = []
+        started = time.perf_counter()
+        deciding = 0.0
         try:
             with recorder.datastore.transaction(commit=True) as curs:
                 # The same lock the recorder's insert takes; held from before we look until commit.
                 for statement in recorder.lock_table_statements:
                     curs.execute(statement)
                 self._catch_up()
+                decide_started = time.perf_counter()
                 decided = self._decide(batch, staged, presume_unknown_is_new=False)
                 stored = [event for d in decided for event in d.stored]
+                deciding = time.perf_counter() - decide_started
                 ids: list[int] = []
                 if stored:
                     # The recorder's own insert path (lock, NOTIFY, INSERT ... RETURNING), in our transaction.
@@ -229,6 +233,9 @@ class GroupCommitWriter:
         except Exception as error:
             self._failed(staged, decided, error)
             return
+        finally:
+            self.seconds["deciding"] += deciding
+            self.seconds["storing"] += time.perf_counter() - started - deciding
         self._committed(staged, decided, ids)
 
     def _failed(self, staged: dict[UUID, Any], decided: list[_Decided], error: Exception) -> None:
