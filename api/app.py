@@ -51,8 +51,9 @@ Event-sourced Order Management System.
 * **Errors** are `application/problem+json` (RFC 9457); invalid input lists each problem under
   `errors` with a JSON Pointer into the request body.
 * **Money** is a decimal string such as `"99.90"`.
-* **Read your writes**: a command returns `X-OMS-Position`; reads by the same key (or any read
-  sent with `X-OMS-Min-Position`) wait briefly until the read models include it.
+* **Read your writes**: a command returns `X-OMS-Position` (a replayed `POST /orders`, the
+  position of the order's latest event); reads by the same key (or any read sent with
+  `X-OMS-Min-Position`) wait briefly until the read models include it.
 * **Concurrency**: order reads return an `ETag`; send it as `If-Match` with a command to have
   it refused (412) if the order changed meanwhile.
 * `X-Request-ID` is taken from the request (or generated), echoed, and recorded with every event.

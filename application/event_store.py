@@ -7,6 +7,7 @@ notification order equals commit order and no follower ever skips an event.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
@@ -84,3 +85,8 @@ class OrderManagement(Application):
 
     def construct_mapper(self) -> Mapper:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=AuditMapper)
+
+    def latest_position(self, aggregate_id: UUID) -> int | None:
+        """Where the aggregate's latest event stands in the feed: what a client that did not
+        record it (a replayed request) waits for to read its own writes."""
+        return self.recorder.latest_position(aggregate_id)  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from application.errors import NotFound, PreconditionFailed
 from application.event_store import OrderManagement
 from application.payments import PaymentSettlement
 from application.ports import Carrier, Label, PaymentGatewayUnavailable
-from application.writer import GroupCommitWriter
+from application.writer import CommandResult, GroupCommitWriter
 from domain.errors import ForbiddenTransition
 from domain.order import Order, order_id_of
 
@@ -59,8 +59,7 @@ class OrderService:
         """Records the order with its sourcing and reservations; payment follows by itself."""
         result = self.writer.execute(
             partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx)
-        order, created = result.value
-        return Outcome(order_document(order), result.position, created)
+        return self._placed(result)
 
     async def place_order_async(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
         """The same as ``place_order`` without holding a thread while the batch commits."""
@@ -68,8 +67,16 @@ class OrderService:
 
         result = await asyncio.wrap_future(self.writer.submit(
             partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx))
+        if result.value[1]:
+            return self._placed(result)
+        return await asyncio.to_thread(self._placed, result)  # a replay reads the store: off the event loop
+
+    def _placed(self, result: CommandResult) -> Outcome:
         order, created = result.value
-        return Outcome(order_document(order), result.position, created)
+        # A replay records nothing, yet its caller may read next and must see the order: it gets
+        # the position of the order's latest event instead.
+        position = result.position if created else self.app.latest_position(order.id)
+        return Outcome(order_document(order), position, created)
 
     def cancel_order(self, cmd: commands.CancelOrder, ctx: CommandContext) -> Outcome:
         result = self.writer.execute(partial(handlers.cancel_order, cmd=cmd), ctx)

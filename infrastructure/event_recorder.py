@@ -26,6 +26,16 @@ class OmsApplicationRecorder(PostgresApplicationRecorder):
             " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
             " RETURNING notification_id"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        self.latest_position_statement = SQL(
+            "SELECT max(notification_id) AS position FROM {schema}.{table} WHERE originator_id = %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
+    def latest_position(self, originator_id: Any) -> int | None:
+        """The feed position of the aggregate's latest event (None if it has none)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.latest_position_statement, (originator_id,), prepare=True)
+            row = curs.fetchone()
+        return row["position"] if row else None
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:

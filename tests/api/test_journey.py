@@ -212,6 +212,23 @@ def test_idempotency_key(integrator: Api, system) -> None:
     assert system.app.recorder.max_notification_id() == head
 
 
+def test_a_replayed_order_answers_with_the_position_of_its_latest_event(integrator: Api, analyst: Api) -> None:
+    _, sku = integrator.stocked()
+    body = order_body(sku)
+    first = integrator.post("/orders", body)
+    assert first.status_code == 201
+    authorized = integrator.wait_order(first.json()["id"], lambda o: o["payment_status"] == "authorized")
+    assert authorized["payment_status"] == "authorized"  # recorded after the placement, by the policy
+
+    replay = integrator.post("/orders", body)  # e.g. a retry after a timeout: nothing new is recorded
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    assert int(replay.headers["x-oms-position"]) > int(first.headers["x-oms-position"])
+    # Whoever reads with that position sees the order as the replay described it.
+    seen = analyst.get(f"/orders/{first.json()['id']}",
+                       headers={"X-OMS-Min-Position": replay.headers["x-oms-position"]}).json()
+    assert seen["payment_status"] == replay.json()["payment_status"] == "authorized"
+
+
 def test_idempotency_keys_are_scoped_to_the_api_key(integrator: Api, admin: Api) -> None:
     _, sku = integrator.stocked()
     key = unique("idem")
