@@ -17,6 +17,7 @@ from typing import Any
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment
 
+from projections.feed import SharedFeed
 from projections.locations import LocationsProjection, LocationsView
 from projections.names import ALL, LOCATIONS, ORDER_HISTORY, ORDERS, STOCK_LEVELS, tracking_table_name
 from projections.order_history import OrderHistoryProjection, OrderHistoryView
@@ -72,10 +73,12 @@ def build_projections(
         LOCATIONS: lambda: LocationsProjection(view(LocationsView, LOCATIONS), app, cache_size=10_000),
         ORDER_HISTORY: lambda: OrderHistoryProjection(view(OrderHistoryView, ORDER_HISTORY)),
     }
+    # One read of the feed's latest notifications for all of them (projections/feed.py).
+    feed = SharedFeed(app)
     runners = []
     for name in names:
         runner = ProjectionRunner(app, builders[name](), batch_size=batch_size,
-                                  rebuild_batch_size=rebuild_batch_size, **runner_options)
+                                  rebuild_batch_size=rebuild_batch_size, feed=feed, **runner_options)
         if create_tables:
             runner.create_tables()
         runners.append(runner)

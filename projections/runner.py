@@ -36,6 +36,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from projections.base import BatchProjection, Positioned
+from projections.feed import SharedFeed, select_feed
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ProjectionRunner:
         max_backoff: float = 5.0,
         lock_check_interval: float = 5.0,
         min_batch_interval: float = 0.0,
+        feed: SharedFeed | None = None,
         partition_replayer: Callable[[str, int, int, int], None] | None = None,
     ) -> None:
         self.app = app
@@ -81,6 +83,9 @@ class ProjectionRunner:
         # per writer commit, and an order placed and authorised within the interval is written
         # once. Read-your-writes waits at most this much longer. A backlog is read at once.
         self.min_batch_interval = min_batch_interval
+        # Shared with the other runners of this process while following the head (not in
+        # rebuilds and catch-ups, which read ahead in large batches of their own).
+        self.feed = feed
         # Runs one partition of a rebuild in another process: (projection, partition, partitions,
         # until) -> None, raising if it failed. Without it, rebuilds replay in this process only.
         self.partition_replayer = partition_replayer
@@ -100,10 +105,7 @@ class ProjectionRunner:
             "UPDATE {} SET notification_id = %s WHERE application_name = %s").format(tracking)
         recorder = app.recorder
         events = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-        self._select_feed = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
-            "WHERE notification_id >= %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
-        ).format(events)
+        self._select_feed = select_feed(recorder)
         self._select_partition_feed = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
             "WHERE notification_id >= %s AND notification_id <= %s "
@@ -420,6 +422,13 @@ class ProjectionRunner:
 
         The feed is read as plain tuples and only the wanted events become objects: most
         projections want a fraction of the feed, and the rest only moves the position."""
+        interested = self.projection.interested
+        if self.feed is not None and until is None and self._partition is None and limit <= self.feed.window // 2:
+            shared = self.feed.read(start, limit, MAX_POSITION)
+            if not shared:
+                return 0, start, []
+            mapper = self.app.mapper
+            return len(shared), shared[-1].id, [(row.id, row.event(mapper)) for row in shared if interested(row.topic)]
         recorder = self.app.recorder
         with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             stop = until if until is not None else MAX_POSITION
@@ -431,7 +440,7 @@ class ProjectionRunner:
             rows = curs.fetchall()
         if not rows:
             return 0, start, []
-        to_domain_event, interested = self.app.mapper.to_domain_event, self.projection.interested
+        to_domain_event = self.app.mapper.to_domain_event
         events = [(row[0], to_domain_event(Notification(id=row[0], originator_id=row[1], originator_version=row[2],
                                                         topic=row[3], state=row[4])))
                   for row in rows if interested(row[3])]
