@@ -7,7 +7,7 @@ import random
 from application import commands as c
 from projections.feed import SharedFeed
 
-from .conftest import System, ctx, seed_locations
+from .conftest import System, ctx, full_journey, seed_locations
 
 EVERYTHING = 2**63 - 1
 
@@ -72,3 +72,22 @@ def test_any_interleaving_of_runners_and_writes_reads_exactly_the_stores_feed(sy
             positions[runner] = rows[-1].id
     assert seen[0] == seen[1] == seen[2] == _ids_in_store(system)
     assert feed.rows_read > len(seen[0])  # some runners fell behind the window and read past it
+
+
+def test_applying_a_shared_event_to_an_aggregate_leaves_the_event_as_it_was(system: System) -> None:
+    """Runners hand the same decoded event to different projections: one of them folding it into
+    an aggregate must not change what another one reads from it."""
+    full_journey(system)
+    _receive(system, 2)
+    feed = SharedFeed(system.app)
+    rows = feed.read(0, 1000, EVERYTHING)
+    mapper = system.app.mapper
+    before = [dict(row.event(mapper).__dict__) for row in rows]
+    frozen = [repr(state) for state in before]
+
+    aggregates: dict = {}
+    for row in rows:  # as the state-based projections do: fold every event into its aggregate
+        event = row.event(mapper)
+        aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+
+    assert [repr(dict(row.event(mapper).__dict__)) for row in rows] == frozen
