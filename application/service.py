@@ -67,7 +67,8 @@ class OrderService:
 
         result = await asyncio.wrap_future(self.writer.submit(
             partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx))
-        if result.value[1]:
+        _, created = result.value
+        if created:
             return self._placed(result)
         return await asyncio.to_thread(self._placed, result)  # a replay reads the store: off the event loop
 

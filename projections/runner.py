@@ -31,12 +31,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import Tracking
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from projections.base import BatchProjection, Positioned
-from projections.feed import SharedFeed, select_feed
+from projections.feed import FeedRow, SharedFeed, select_feed
 
 log = logging.getLogger(__name__)
 
@@ -422,29 +422,26 @@ class ProjectionRunner:
 
         The feed is read as plain tuples and only the wanted events become objects: most
         projections want a fraction of the feed, and the rest only moves the position."""
-        interested = self.projection.interested
         if self.feed is not None and until is None and self._partition is None and limit <= self.feed.window // 2:
-            shared = self.feed.read(start, limit, MAX_POSITION)
-            if not shared:
-                return 0, start, []
-            mapper = self.app.mapper
-            return len(shared), shared[-1].id, [(row.id, row.event(mapper)) for row in shared if interested(row.topic)]
-        recorder = self.app.recorder
-        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            rows = self.feed.read(start, limit, MAX_POSITION)
+        else:
+            rows = self._query_feed(start, limit, until)
+        if not rows:
+            return 0, start, []
+        interested, mapper = self.projection.interested, self.app.mapper
+        return len(rows), rows[-1].id, [(row.id, row.event(mapper)) for row in rows if interested(row.topic)]
+
+    def _query_feed(self, start: int, limit: int, until: int | None) -> list[FeedRow]:
+        """This runner's own read: a rebuild, a catch-up to a position, a partition, or a runner
+        behind the shared window."""
+        with self.app.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             stop = until if until is not None else MAX_POSITION
             if self._partition is None:
                 curs.execute(self._select_feed, (start + 1, stop, limit), prepare=True)
             else:
                 curs.execute(self._select_partition_feed, (start + 1, stop, self._partition[1], self._partition[0],
                                                            limit), prepare=True)
-            rows = curs.fetchall()
-        if not rows:
-            return 0, start, []
-        to_domain_event = self.app.mapper.to_domain_event
-        events = [(row[0], to_domain_event(Notification(id=row[0], originator_id=row[1], originator_version=row[2],
-                                                        topic=row[3], state=row[4])))
-                  for row in rows if interested(row[3])]
-        return len(rows), rows[-1][0], events
+            return [FeedRow(row) for row in curs.fetchall()]
 
     def _prefetch_next(self, start: int, limit: int, until: int | None) -> None:
         """Reads and decodes the next batch in the background (reading the feed is independent
