@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.problems import forbidden, unauthorized
@@ -17,9 +17,6 @@ from application.request_ids import new_request_id
 from infrastructure.api_keys import ApiKey, Role
 from infrastructure.bootstrap import System
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
-
-
 async def get_system(request: Request) -> System:
     return request.app.state.system
 
@@ -27,32 +24,39 @@ async def get_system(request: Request) -> System:
 SystemDep = Annotated[System, Depends(get_system)]
 
 
-async def current_key(system: SystemDep,
-                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> ApiKey:
-    if credentials is None:
-        raise unauthorized("an API key is required: Authorization: Bearer <key>")
-    # Cache hits are answered on the event loop; only a miss goes to the database (in a thread).
-    known, key = system.api_keys.cached(credentials.credentials)
-    if not known:
-        key = await run_in_threadpool(system.api_keys.authenticate, credentials.credentials)
-    if key is None:
-        raise unauthorized("the API key is invalid or revoked")
-    return key
+class ApiKeyBearer(HTTPBearer):
+    """The caller's API key (``Authorization: Bearer <key>``), refused unless its role may call
+    the route. One dependency that is also the route's OpenAPI security scheme: FastAPI solves
+    every node of a route's dependency tree on every request (some 70,000 instructions each,
+    counted by ``python -m bench.instructions``), and every command passes through this one."""
 
+    def __init__(self, roles: frozenset[Role] | None) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer",
+                         description="An API key: `Authorization: Bearer <key>`")
+        self.allowed = roles  # None: any active key
 
-CurrentKey = Annotated[ApiKey, Depends(current_key)]
-
-
-def require_role(*roles: Role) -> Callable[..., ApiKey]:
-    allowed = frozenset(roles) | {Role.ADMIN}
-
-    async def check(key: CurrentKey) -> ApiKey:
-        if key.role not in allowed:
+    async def __call__(self, request: Request) -> ApiKey:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None:
+            raise unauthorized("an API key is required: Authorization: Bearer <key>")
+        api_keys = request.app.state.system.api_keys
+        # Cache hits are answered on the event loop; only a miss goes to the database (in a thread).
+        known, key = api_keys.cached(credentials.credentials)
+        if not known:
+            key = await run_in_threadpool(api_keys.authenticate, credentials.credentials)
+        if key is None:
+            raise unauthorized("the API key is invalid or revoked")
+        if self.allowed is not None and key.role not in self.allowed:
             raise forbidden(f"the {key.role.value} role may not do this "
-                            f"(allowed: {', '.join(sorted(r.value for r in allowed))})")
+                            f"(allowed: {', '.join(sorted(r.value for r in self.allowed))})")
         return key
 
-    return check
+
+CurrentKey = Annotated[ApiKey, Depends(ApiKeyBearer(None))]
+
+
+def require_role(*roles: Role) -> ApiKeyBearer:
+    return ApiKeyBearer(frozenset(roles) | {Role.ADMIN})
 
 
 # Who may do what (admin may do everything).

@@ -72,6 +72,17 @@ def test_openapi_and_docs(anonymous: Api) -> None:
     assert anonymous.get("/docs").status_code == 200
 
 
+def test_every_route_but_health_declares_the_bearer_scheme(anonymous: Api) -> None:
+    schema = anonymous.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"] == {
+        "HTTPBearer": {"type": "http", "scheme": "bearer",
+                       "description": "An API key: `Authorization: Bearer <key>`"}}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            expected = None if path == "/health" else [{"HTTPBearer": []}]
+            assert operation.get("security") == expected, (method, path)
+
+
 def test_order_documents_match_the_declared_model(integrator: Api) -> None:
     order = integrator.confirmed_order()
     declared = set(OrderOut.model_fields)
