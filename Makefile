@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test bench lock clean
+.PHONY: venv run test bench bench-instructions lock clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ test: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Instructions per order in the API process's two hot steps (callgrind): repeatable on a noisy machine.
+bench-instructions: venv
+	$(BIN)/python -m bench.instructions
 
 # Regenerate the fully pinned lock file (all transitive deps, incl. the test extra).
 # Uses pip-tools from the project venv if present, else from PATH.

@@ -1,0 +1,253 @@
+"""``make bench-instructions``: CPU instructions per placed order in the two steps every order
+pays for on the API process's one core, counted by callgrind.
+
+On a shared machine the timings of ``make bench`` move by ±15 % from run to run (and the machine
+itself ran at half speed or less in some sessions), which hides any change worth a few percent.
+Instruction counts do not move: the same code and inputs give the same count whatever else the
+machine is doing. So a change to these steps is judged here first, and by ``make bench`` after.
+
+- ``http``: ``POST /orders`` through the whole ASGI app (middleware, routing, authentication and
+  role check, body validation, the endpoint, the order document and its JSON response), with the
+  writer's answer stubbed: no database, no network.
+- ``ceiling``: the same request to ``bench/http_ceiling.py`` (FastAPI and the same request model,
+  nothing else): what the web framework costs before any of our work.
+- ``decide``: the writer's decision for a placement as the group-commit writer makes it
+  (sourcing from 20 locations and 1,000 SKUs as ``make bench`` seeds them, reservations, the
+  order's events, their mapping to stored events), in batches of 16, from memory.
+
+Each is run twice under callgrind with different numbers of iterations; the difference divided
+by the difference of iterations is the count per iteration (start-up and imports cancel out).
+Figures go to ``bench/results/instructions-<date>.json``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# (fewer, more) iterations per harness: enough for the difference to dwarf start-up noise.
+ITERATIONS = {"http": (100, 400), "ceiling": (100, 400), "decide": (200, 1200)}
+LOCATIONS, SKUS = 20, 1000
+
+
+# ------------------------------------------------------------------ the harnesses
+
+def _order_json(i: int) -> bytes:
+    return json.dumps({
+        "channel": "bench", "external_id": f"x-{i}", "currency": "EUR",
+        "customer": {"name": "Load Test", "email": "load@example.com", "phone": None},
+        "shipping_address": {"name": "Load Test", "line1": "Street 1", "line2": None, "city": "City",
+                             "postal_code": "10115", "country": "DE", "latitude": 50.1, "longitude": 8.6},
+        "lines": [{"sku": "SKU-00001", "quantity": 1, "unit_price": "19.90"},
+                  {"sku": "SKU-00002", "quantity": 2, "unit_price": "5.00"},
+                  {"sku": "SKU-00003", "quantity": 1, "unit_price": "42.00"}],
+        "shipping_price": "4.90", "payment": {"provider": "sandbox", "reference": "pay_bench"}}).encode()
+
+
+def _app_with_stubbed_writer():  # noqa: ANN202 - a FastAPI app
+    import uuid
+    from types import SimpleNamespace
+
+    from api.app import create_app
+    from application.documents import order_document
+    from application.service import Outcome
+    from domain.order import Order
+    from domain.sourcing import SourcingPlan
+    from infrastructure.api_keys import ApiKey, Role
+
+    order = Order.place(
+        channel="bench", external_id="x", currency="EUR",
+        customer={"name": "Load Test", "email": "load@example.com", "phone": None},
+        shipping_address={"name": "Load Test", "line1": "Street 1", "line2": None, "city": "City",
+                          "postal_code": "10115", "country": "DE", "latitude": 50.1, "longitude": 8.6},
+        lines=[{"sku": "SKU-00001", "quantity": 1, "unit_price": Decimal("19.90")},
+               {"sku": "SKU-00002", "quantity": 2, "unit_price": Decimal("5.00")},
+               {"sku": "SKU-00003", "quantity": 1, "unit_price": Decimal("42.00")}],
+        shipping_price=Decimal("4.90"), payment={"provider": "sandbox", "reference": "pay_bench"})
+    order.allocate(SourcingPlan([("loc-01", {"SKU-00001": 1, "SKU-00002": 2}), ("loc-02", {"SKU-00003": 1})]))
+    key = ApiKey(uuid.uuid4(), "bench", Role.INTEGRATOR, datetime.now(UTC))
+
+    class Service:
+        async def place_order_async(self, cmd: object, ctx: object) -> Outcome:
+            # As the real service answers once the batch committed: the document is built here.
+            return Outcome(order_document(order), 42, True)
+
+    system = SimpleNamespace(api_keys=SimpleNamespace(cached=lambda secret: (True, key)), service=Service())
+    return create_app(system)  # type: ignore[arg-type]
+
+
+def _post_orders(app, iterations: int) -> int:  # noqa: ANN001
+    """Returns the number of orders created (201)."""
+
+    async def call(payload: bytes) -> None:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/orders", "raw_path": b"/orders", "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {},
+                 "headers": [(b"host", b"oms"), (b"content-type", b"application/json"),
+                             (b"authorization", b"Bearer bench"), (b"content-length", str(len(payload)).encode())]}
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 201, sent
+
+    async def run() -> int:
+        payloads = [_order_json(i) for i in range(iterations + 50)]
+        for payload in payloads:  # the first 50 warm caches: the same in both runs
+            await call(payload)
+        return len(payloads)
+
+    return asyncio.run(run())
+
+
+def _decide(iterations: int) -> int:
+    """Returns the number of events decided."""
+    from application import commands, handlers
+    from application.aggregate_cache import AggregateCache
+    from application.context import current_context, system_context
+    from application.directory import Directory
+    from application.event_store import OrderManagement
+    from application.unit_of_work import UnitOfWork
+    from domain.location import Location
+    from domain.stock import StockItem
+    from infrastructure.transcoder import OrjsonTranscoder
+
+    app = OrderManagement({"PERSISTENCE_MODULE": "eventsourcing.popo"}, transcoder=OrjsonTranscoder())
+    cache, directory = AggregateCache(app), Directory()
+    seeded: list = [Location(f"loc-{n:02d}", f"Location {n}", "warehouse", 47.5 + (n * 0.37) % 7, 6 + (n * 0.83) % 8.5)
+                    for n in range(LOCATIONS)]
+    for s in range(1, SKUS + 1):
+        for n in range(LOCATIONS):
+            if (s + n) % 4 == 0:  # as make bench seeds: each SKU at 5 of the 20 locations
+                item = StockItem(f"SKU-{s:05d}", f"loc-{n:02d}")
+                item.receive(1_000_000)
+                seeded.append(item)
+    for aggregate in seeded:
+        aggregate.collect_events()
+        cache.put(aggregate.id, aggregate)
+    directory.note(seeded)
+
+    rnd = random.Random(7)
+
+    def command(i: int) -> commands.PlaceOrder:
+        a = rnd.randint(1, SKUS)
+        b = (a + rnd.randint(1, SKUS - 2)) % SKUS + 1
+        c = b % SKUS + 1
+        if c == a:
+            c = c % SKUS + 1
+        return commands.PlaceOrder(
+            channel="bench", external_id=f"x-{i}", currency="EUR",
+            customer={"name": "Load Test", "email": "load@example.com", "phone": None},
+            shipping_address={"name": "Load Test", "line1": "Street 1", "line2": None, "city": "City",
+                              "postal_code": "10115", "country": "DE",
+                              "latitude": 47.5 + rnd.random() * 7, "longitude": 6 + rnd.random() * 8.5},
+            lines=[{"sku": f"SKU-{a:05d}", "quantity": 1, "unit_price": Decimal("19.90")},
+                   {"sku": f"SKU-{b:05d}", "quantity": 2, "unit_price": Decimal("5.00")},
+                   {"sku": f"SKU-{c:05d}", "quantity": 1, "unit_price": Decimal("42.00")}],
+            shipping_price=Decimal("4.90"), payment={"provider": "sandbox", "reference": "pay_bench"})
+
+    context = system_context("Bench")
+
+    def batch(cmds: list[commands.PlaceOrder]) -> int:
+        """As GroupCommitWriter._decide and _committed do, without the database."""
+        staged: dict = {}
+        decided = 0
+        for cmd in cmds:
+            uow = UnitOfWork(cache, staged, True)
+            token = current_context.set(context)
+            try:
+                handlers.place_order(uow, cmd, directory)
+                events = [event for aggregate in uow.changed().values() for event in aggregate.collect_events()]
+                decided += len([app.mapper.to_stored_event(event) for event in events])
+            finally:
+                current_context.reset(token)
+            staged.update(uow.changed())
+        for aggregate_id, aggregate in staged.items():
+            cache.put(aggregate_id, aggregate)
+        directory.note(staged.values())
+        return decided
+
+    cmds = [command(i) for i in range(iterations + 96)]
+    # The first 6 batches warm caches: the same in both runs.
+    return sum(batch(cmds[start:start + 16]) for start in range(0, len(cmds), 16))
+
+
+def run_harness(name: str, iterations: int) -> int:
+    """Runs a harness; returns what it did (orders answered 201, or events decided)."""
+    if name == "http":
+        return _post_orders(_app_with_stubbed_writer(), iterations)
+    if name == "ceiling":
+        from bench.http_ceiling import app
+        return _post_orders(app, iterations)
+    if name == "decide":
+        return _decide(iterations)
+    raise SystemExit(f"unknown harness {name}")
+
+
+# ------------------------------------------------------------------ counting
+
+def ensure_valgrind() -> None:
+    if not shutil.which("valgrind"):
+        print("installing valgrind from Debian's packages", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True)
+
+
+def instructions(name: str, iterations: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
+             sys.executable, "-m", "bench.instructions", "run", name, str(iterations)],
+            cwd=ROOT, env=dict(os.environ, PYTHONHASHSEED="0"), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{name} x{iterations} failed under callgrind:\n{out.stderr[-3000:]}")
+    return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+
+
+def per_iteration(name: str) -> dict:
+    fewer, more = ITERATIONS[name]
+    with ThreadPoolExecutor(2) as pool:
+        low, high = pool.map(lambda n: instructions(name, n), (fewer, more))
+    return {"instructions": round((high - low) / (more - fewer)), "iterations": [fewer, more],
+            "totals": [low, high]}
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["run"]:
+        run_harness(sys.argv[2], int(sys.argv[3]))
+        return 0
+    ensure_valgrind()
+    results = {"date": datetime.now(UTC).isoformat(), "python": sys.version.split()[0]}
+    for name in ("http", "ceiling", "decide"):
+        print(f"[instructions] {name} ...", flush=True)
+        results[name] = per_iteration(name)
+    results["http_over_ceiling"] = round(results["http"]["instructions"] / results["ceiling"]["instructions"], 2)
+    out = ROOT / "bench" / "results" / f"instructions-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(f"{'POST /orders, HTTP layer (writer stubbed)':<44} {results['http']['instructions']:>12,} instructions")
+    print(f"{'FastAPI + OrderIn alone (the ceiling)':<44} {results['ceiling']['instructions']:>12,} instructions"
+          f"   (ours x{results['http_over_ceiling']})")
+    print(f"{'writer: deciding one placement':<44} {results['decide']['instructions']:>12,} instructions")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

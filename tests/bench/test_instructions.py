@@ -1,0 +1,26 @@
+"""The harnesses ``make bench-instructions`` counts under callgrind run what they claim to (the
+counting itself needs valgrind and minutes, so it is not run here)."""
+from __future__ import annotations
+
+from bench.instructions import run_harness
+
+
+def test_the_http_harness_places_orders_through_the_whole_app() -> None:
+    assert run_harness("http", 3) == 3 + 50  # with the warm-up; each answered 201 (asserted inside)
+
+
+def test_the_ceiling_harness_answers_201() -> None:
+    assert run_harness("ceiling", 3) == 3 + 50
+
+
+def test_the_decide_harness_decides_placements() -> None:
+    orders = 5 + 96
+    # Each order: placed, allocated, and one reservation per line (3 lines, ample stock).
+    assert run_harness("decide", 5) == orders * 5
+
+
+def test_an_unknown_harness_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        run_harness("nonsense", 1)
