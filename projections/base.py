@@ -252,7 +252,7 @@ class AggregateStateProjection(BatchProjection[TView]):
         recorder = self.app.recorder
         statement = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {}.{} e "
-            "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+            "JOIN unnest(%b::uuid[], %b::bigint[]) AS w(id, version) "
             "ON e.originator_id = w.id AND e.originator_version <= w.version "
             "ORDER BY e.originator_id, e.originator_version"
         ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))

@@ -179,7 +179,7 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
         for table, order_ids in staged.replaced.items():
             if order_ids:
                 key = "id" if table == "orders" else "order_id"
-                curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(view.table(table), SQL(key)), (order_ids,))
+                curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%b)").format(view.table(table), SQL(key)), (order_ids,))
         for table, columns in TABLE_COLUMNS.items():
             if staged.rows[table]:
                 copy_rows(curs, view.table(table), columns, staged.rows[table])

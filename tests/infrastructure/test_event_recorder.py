@@ -85,3 +85,7 @@ def test_a_batch_costs_one_round_trip(recorder: OmsApplicationRecorder) -> None:
     assert len(sent_syncs) == 1, messages
     completed = [m.split('"')[1].split()[0] for m in messages if "\tB\t" in m and "CommandComplete" in m]
     assert [c for c in completed if c != "SET"] == ["BEGIN", "LOCK", "NOTIFY", "INSERT", "COMMIT"]
+    # Bind: portal, statement, the number of parameter format codes, the codes (1 = binary), ...
+    binds = [m.split("\tBind\t")[1].split() for m in messages if "\tF\t" in m and "\tBind\t" in m]
+    insert = [b for b in binds if b[2] == "4"]
+    assert len(insert) == 1 and insert[0][3:7] == ["1"] * 4, "the batch's four arrays are not sent in binary"
