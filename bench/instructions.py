@@ -1,5 +1,5 @@
-"""``make bench-instructions``: CPU instructions per placed order in the two steps every order
-pays for on the API process's one core, counted by callgrind.
+"""``make bench-instructions``: CPU instructions per placed order in the steps every order pays
+for on the API process's one core, counted by callgrind.
 
 On a shared machine the timings of ``make bench`` move by ±15 % from run to run (and the machine
 itself ran at half speed or less in some sessions), which hides any change worth a few percent.
@@ -14,6 +14,8 @@ machine is doing. So a change to these steps is judged here first, and by ``make
 - ``decide``: the writer's decision for a placement as the group-commit writer makes it
   (sourcing from 20 locations and 1,000 SKUs as ``make bench`` seeds them, reservations, the
   order's events, their mapping to stored events), in batches of 16, from memory.
+- ``store``: the writer's insert of one such batch (80 events) into a fresh database on the local
+  server (``BENCH_PG_URL``): this process's side only, the server's work is not counted.
 
 Each is run twice under callgrind with different numbers of iterations; the difference divided
 by the difference of iterations is the count per iteration (start-up and imports cancel out).
@@ -37,7 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (fewer, more) iterations per harness: enough for the difference to dwarf start-up noise.
-ITERATIONS = {"http": (100, 400), "ceiling": (100, 400), "decide": (200, 1200)}
+ITERATIONS = {"http": (100, 400), "ceiling": (100, 400), "decide": (200, 1200), "store": (50, 250)}
+PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 LOCATIONS, SKUS = 20, 1000
 
 
@@ -116,8 +119,8 @@ def _post_orders(app, iterations: int) -> int:  # noqa: ANN001
     return asyncio.run(run())
 
 
-def _decide(iterations: int) -> int:
-    """Returns the number of events decided."""
+def _decided_batches(orders: int):  # noqa: ANN202 - an iterator of lists of stored events
+    """Decides ``orders`` placements in batches of 16; yields each batch's stored events."""
     from application import commands, handlers
     from application.aggregate_cache import AggregateCache
     from application.context import current_context, system_context
@@ -164,32 +167,79 @@ def _decide(iterations: int) -> int:
 
     context = system_context("Bench")
 
-    def batch(cmds: list[commands.PlaceOrder]) -> int:
+    def batch(cmds: list[commands.PlaceOrder]) -> list:
         """As GroupCommitWriter._decide and _committed do, without the database."""
         staged: dict = {}
-        decided = 0
+        stored = []
         for cmd in cmds:
             uow = UnitOfWork(cache, staged, True)
             token = current_context.set(context)
             try:
                 handlers.place_order(uow, cmd, directory)
                 events = [event for aggregate in uow.changed().values() for event in aggregate.collect_events()]
-                decided += len([app.mapper.to_stored_event(event) for event in events])
+                stored.extend([app.mapper.to_stored_event(event) for event in events])
             finally:
                 current_context.reset(token)
             staged.update(uow.changed())
         for aggregate_id, aggregate in staged.items():
             cache.put(aggregate_id, aggregate)
         directory.note(staged.values())
-        return decided
+        return stored
 
-    cmds = [command(i) for i in range(iterations + 96)]
+    cmds = [command(i) for i in range(orders)]
+    for start in range(0, len(cmds), 16):
+        yield batch(cmds[start:start + 16])
+
+
+def _decide(iterations: int) -> int:
+    """Returns the number of events decided."""
     # The first 6 batches warm caches: the same in both runs.
-    return sum(batch(cmds[start:start + 16]) for start in range(0, len(cmds), 16))
+    return sum(len(stored) for stored in _decided_batches(iterations + 96))
+
+
+def _store(iterations: int) -> int:
+    """Inserts ``iterations`` batches of 16 placements' events (as the decide harness makes them)
+    with the writer's insert into a fresh database on the local server; returns the number of
+    events stored. Only this process's instructions count: the server's work is not measured."""
+    import uuid
+
+    import psycopg
+    from eventsourcing.persistence import StoredEvent
+
+    from application.event_store import OrderManagement
+    from infrastructure.database import eventsourcing_env
+    from infrastructure.transcoder import OrjsonTranscoder
+
+    templates = list(_decided_batches(8 * 16))
+    # Every run builds the same number of batches (the most any run inserts), so building them
+    # cancels out between the two runs; each batch gets ids of its own.
+    most = max(ITERATIONS["store"]) + 5
+    batches = []
+    for n in range(most):
+        ids: dict = {}
+        batches.append([StoredEvent(ids.setdefault(e.originator_id, uuid.UUID(int=n << 64 | len(ids))),
+                                    e.originator_version, e.topic, e.state) for e in templates[n % len(templates)]])
+    name = f"oms_instructions_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = eventsourcing_env(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
+        env["CREATE_TABLE"] = "y"
+        app = OrderManagement(env, transcoder=OrjsonTranscoder())
+        try:
+            # The first 5 warm the connection and prepare the statements: the same in both runs.
+            return sum(len(app.recorder.insert_events(stored)) for stored in batches[: iterations + 5])
+        finally:
+            app.close()
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 
 
 def run_harness(name: str, iterations: int) -> int:
-    """Runs a harness; returns what it did (orders answered 201, or events decided)."""
+    """Runs a harness; returns what it did (orders answered 201, or events decided or stored)."""
     if name == "http":
         return _post_orders(_app_with_stubbed_writer(), iterations)
     if name == "ceiling":
@@ -197,6 +247,8 @@ def run_harness(name: str, iterations: int) -> int:
         return _post_orders(app, iterations)
     if name == "decide":
         return _decide(iterations)
+    if name == "store":
+        return _store(iterations)
     raise SystemExit(f"unknown harness {name}")
 
 
@@ -234,7 +286,7 @@ def main() -> int:
         return 0
     ensure_valgrind()
     results = {"date": datetime.now(UTC).isoformat(), "python": sys.version.split()[0]}
-    for name in ("http", "ceiling", "decide"):
+    for name in ("http", "ceiling", "decide", "store"):
         print(f"[instructions] {name} ...", flush=True)
         results[name] = per_iteration(name)
     results["http_over_ceiling"] = round(results["http"]["instructions"] / results["ceiling"]["instructions"], 2)
@@ -245,6 +297,9 @@ def main() -> int:
     print(f"{'FastAPI + OrderIn alone (the ceiling)':<44} {results['ceiling']['instructions']:>12,} instructions"
           f"   (ours x{results['http_over_ceiling']})")
     print(f"{'writer: deciding one placement':<44} {results['decide']['instructions']:>12,} instructions")
+    per_order = round(results["store"]["instructions"] / 16)
+    print(f"{'writer: storing one batch of 16 placements':<44} {results['store']['instructions']:>12,} instructions"
+          f"   ({per_order:,} per placement)")
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0
 

@@ -24,3 +24,15 @@ def test_an_unknown_harness_is_refused() -> None:
 
     with pytest.raises(SystemExit):
         run_harness("nonsense", 1)
+
+
+def test_the_store_harness_inserts_whole_batches_and_drops_its_database() -> None:
+    import psycopg
+
+    from bench.instructions import PG_ADMIN
+
+    # 16 placements of 5 events a batch, with the 5 warm-up batches.
+    assert run_harness("store", 3) == (3 + 5) * 16 * 5
+    with psycopg.connect(PG_ADMIN) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'oms_instructions_%'").fetchone()[0]
+    assert left == 0
