@@ -370,9 +370,8 @@ class WriterStats(Output):
     conflicts: int = Field(description="batches decided again under the table lock after another process wrote first")
     followed_events: int = Field(description="events of other processes applied to this process's cache")
     busy_seconds: dict[str, float] = Field(
-        description="seconds the writer spent per phase: deciding (handlers, in memory) and settling (answering "
-                    "callers, cache, snapshots) on its thread, whose load is their sum over wall time; storing "
-                    "(insert and commit) on the insert thread, while the next batch is decided")
+        description="seconds the writer spent per phase: deciding (handlers, in memory), storing (insert and "
+                    "commit) and settling (answering callers, cache, snapshots); their sum over wall time is its load")
 
 
 class Health(Output):

@@ -1,21 +1,16 @@
 """Group commit: many commands, one transaction, one table lock, one WAL flush.
 
 Commands are decided one after another in memory by a single writer thread, against cached
-aggregates and the not-yet-committed results of earlier commands. All the events of a batch are
-then inserted in one transaction (exclusive table lock, so the feed's order is commit order) and
-every command is answered only after that commit.
+aggregates and the not-yet-committed results of earlier commands in the same batch. All their
+events are then inserted in one call to the recorder's default insert path (exclusive table lock,
+so the feed's order is commit order) and every command is answered only after that commit.
 
-- The batches form a pipeline of two: while one batch is being inserted and committed, the next
-  is decided on top of the state it leads to. It is handed to the database only after that
-  commit succeeded; if the commit failed, it is decided again from what was recorded. So a
-  caller is never answered from a state that was not recorded, and the writer thread decides
-  instead of waiting for the database.
 - A command that breaks its own rules fails alone: its changes were made on private copies.
 - Another writer process is noticed when its events show up between this writer's own (a gap
   in the notification ids of a commit) or when the feed's head, checked before a batch, is
   beyond what this writer knows; its events are then applied to the cached aggregates. While
-  other writers are active, and after a pause, the head is checked before every batch (with
-  nothing of this writer's in flight); while this writer is alone, that round trip is skipped.
+  other writers are active, and after a pause, the head is checked before every batch; while
+  this writer is alone, that round trip is skipped.
 - Whatever slipped in between is caught by the expected versions every event carries: an
   interleaved write makes the insert fail on the event store's unique key, and the batch is
   decided again while holding the event table's lock, so the retry cannot conflict (optimistic
@@ -30,7 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -84,31 +79,6 @@ class _Decided:
     stored: list[StoredEvent]
 
 
-@dataclass
-class _Batch:
-    """Commands decided together, in memory: their outcomes and the state they lead to."""
-
-    submissions: list[_Submission]
-    decided: list[_Decided] = field(default_factory=list)
-    # Commands that broke their own rules. They are answered with the batch, once the state they
-    # were refused on is known to be recorded: a refusal decided on top of a batch that then
-    # failed to commit is decided again, like everything else.
-    refused: list[tuple[_Submission, Exception]] = field(default_factory=list)
-    # The aggregates the batch changed, as they are after it.
-    changed: dict[UUID, Any] = field(default_factory=dict)
-    stored: list[StoredEvent] = field(default_factory=list)
-
-
-@dataclass
-class _InFlight:
-    batch: _Batch
-    ids: Future[list[int]]
-
-
-class _StateBeneathLost(Exception):
-    """The batch in flight, which the batch being decided builds on, was not recorded."""
-
-
 class GroupCommitWriter:
     def __init__(self, app: OrderManagement, cache: AggregateCache, *, max_batch: int = 500) -> None:
         self.app = app
@@ -118,9 +88,6 @@ class GroupCommitWriter:
         self._wakeup = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        # Inserts run here, so that the writer thread decides the next batch meanwhile.
-        self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit-insert")
-        self._in_flight: _InFlight | None = None
         self._position = 0
         self.directory = Directory()
         self._commit_listeners: list[Callable[[], None]] = []
@@ -129,11 +96,9 @@ class GroupCommitWriter:
         self.commands = 0
         self.conflicts = 0
         self.followed = 0
-        # Seconds spent per phase since start: deciding (the handlers, in memory) and settling
-        # (answering the callers, the cache, listeners, snapshots) on the writer thread; storing
-        # (insert and commit, the database's share) on the inserter thread, while the writer
-        # thread decides the next batch. Deciding plus settling over wall time is the writer
-        # thread's load.
+        # Seconds the writer thread spent per phase since start: deciding (the handlers, in
+        # memory), storing (insert and commit, the database's share) and settling (answering the
+        # callers, the cache, listeners, snapshots). Their sum against wall time is its load.
         self.seconds = {"deciding": 0.0, "storing": 0.0, "settling": 0.0}
         self._others_active_until = 0.0
         self._last_commit_at = 0.0
@@ -175,7 +140,6 @@ class GroupCommitWriter:
             self._wakeup.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self._inserter.shutdown(wait=True)
         while self._queue:
             self._queue.popleft().future.set_exception(WriterUnavailable("the service is shutting down"))
 
@@ -193,90 +157,64 @@ class GroupCommitWriter:
     def execute(self, handler: Handler[Any], context: CommandContext, timeout: float = 60) -> CommandResult:
         return self.submit(handler, context).result(timeout)
 
+    # ---------------------------------------------------------------- reading
+
     # ---------------------------------------------------------------- the loop
 
     def _run(self) -> None:
         while True:
             with self._wakeup:
-                while not self._queue and not self._stopping and not self._stored():
+                while not self._queue and not self._stopping:
                     self._wakeup.wait()
-                if self._stopping and not self._queue and self._in_flight is None:
+                if self._stopping and not self._queue:
                     return
                 taken = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             # From here on a caller can no longer cancel: its command may be recorded.
-            submissions = [s for s in taken if s.future.set_running_or_notify_cancel()]
-            beneath = self._in_flight.batch.submissions if self._in_flight else []
+            batch = [s for s in taken if s.future.set_running_or_notify_cancel()]
             try:
-                if submissions:
-                    self._take(submissions)
-                else:
-                    self._settle()
+                self._commit(batch)
             except BaseException as error:  # never let the writer thread die with callers waiting
                 log.exception("group commit failed")
-                self._abandon([*beneath, *submissions], error)
+                for submission in batch:
+                    if not submission.future.done():
+                        submission.future.set_exception(WriterUnavailable(str(error)))
 
-    def _stored(self) -> bool:
-        """Whether the batch in flight has an outcome to settle (callers hold ``_wakeup``)."""
-        return self._in_flight is not None and self._in_flight.ids.done()
-
-    def _take(self, submissions: list[_Submission]) -> None:
-        """Decides a batch on top of the one being stored (optimistically: without any lock, with
-        expected versions), settles that one, then hands this one to the inserter."""
+    def _commit(self, batch: list[_Submission]) -> None:
+        """Optimistically first: decide without any lock, insert with expected versions. If
+        another writer got in between, decide the batch again while holding the event table's
+        lock, which no other writer can pass, so the second attempt cannot conflict."""
         now = time.monotonic()
         if now < self._others_active_until or now - self._last_commit_at > IDLE_SECONDS:
-            self._settle()  # the head is worth reading only once this writer's own batch is in it
             self._catch_up()
-        try:
-            batch = self._decide(submissions, presume_unknown_is_new=True, settle_beneath=True)
-        except _StateBeneathLost:
-            batch = self._decide(submissions, presume_unknown_is_new=True)
-        if not self._settle():  # the state this batch was decided on was never recorded
-            batch = self._decide(submissions, presume_unknown_is_new=True)
-        if not batch.stored:
-            self._committed(batch, [])
-            return
-        ids = self._inserter.submit(self._insert, batch.stored)
-        self._in_flight = _InFlight(batch, ids)
-        ids.add_done_callback(self._wake)
-
-    def _insert(self, stored: list[StoredEvent]) -> list[int]:
+        staged: dict[UUID, Any] = {}
         started = time.perf_counter()
+        decided = self._decide(batch, staged, presume_unknown_is_new=True)
+        stored = [event for d in decided for event in d.stored]
+        decided_at = time.perf_counter()
+        self.seconds["deciding"] += decided_at - started
+        if not stored:
+            self._committed(staged, decided, [])
+            return
         try:
-            return list(self.app.recorder.insert_events(stored) or [])
-        finally:
-            self.seconds["storing"] += time.perf_counter() - started
-
-    def _wake(self, _: Future[list[int]]) -> None:
-        with self._wakeup:
-            self._wakeup.notify()
-
-    def _settle(self) -> bool:
-        """Waits for the batch in flight and answers its callers. Returns whether it was recorded
-        as decided (or nothing was in flight). If another writer got in between, the batch is
-        decided again while holding the event table's lock, which no other writer can pass, so
-        the second attempt cannot conflict (optimistic first, pessimistic once)."""
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is None:
-            return True
-        batch = in_flight.batch
-        try:
-            ids = in_flight.ids.result()
+            try:
+                ids = self.app.recorder.insert_events(stored)
+            finally:
+                self.seconds["storing"] += time.perf_counter() - decided_at
         except IntegrityError:
             self.conflicts += 1
-            log.info("group commit conflict (%d commands); deciding again under the table lock",
-                     len(batch.submissions))
-            self.cache.evict(batch.changed)
-            self._commit_exclusively(batch.submissions)
-            return False
+            log.info("group commit conflict (%d commands); deciding again under the table lock", len(decided))
+            self.cache.evict(staged)
+            self._commit_exclusively([d.submission for d in decided])
+            return
         except Exception as error:
-            self._failed(batch, error)
-            return False
-        self._committed(batch, ids)
-        return True
+            self._failed(staged, decided, error)
+            return
+        self._committed(staged, decided, list(ids or []))
 
-    def _commit_exclusively(self, submissions: list[_Submission]) -> None:
+    def _commit_exclusively(self, batch: list[_Submission]) -> None:
         recorder = self.app.recorder
-        batch = _Batch(submissions)
+        staged: dict[UUID, Any] = {}
+        decided: list[_Decided] = []
         started = time.perf_counter()
         deciding = 0.0
         try:
@@ -286,89 +224,56 @@ class GroupCommitWriter:
                     curs.execute(statement)
                 self._catch_up()
                 decide_started = time.perf_counter()
-                batch = self._decide(submissions, presume_unknown_is_new=False)
+                decided = self._decide(batch, staged, presume_unknown_is_new=False)
+                stored = [event for d in decided for event in d.stored]
                 deciding = time.perf_counter() - decide_started
                 ids: list[int] = []
-                if batch.stored:
+                if stored:
                     # The recorder's own insert path (lock, NOTIFY, INSERT ... RETURNING), in our transaction.
-                    recorder._insert_stored_events(curs, batch.stored)
+                    recorder._insert_stored_events(curs, stored)
                     ids = [row["notification_id"] for row in curs.fetchall()]
         except Exception as error:
-            self._failed(batch, error)
+            self._failed(staged, decided, error)
             return
         finally:
+            self.seconds["deciding"] += deciding
             self.seconds["storing"] += time.perf_counter() - started - deciding
-        self._committed(batch, ids)
+        self._committed(staged, decided, ids)
 
-    def _failed(self, batch: _Batch, error: Exception) -> None:
-        # The outcome of a failed commit can be unknown (a connection lost during COMMIT): what
-        # the batch touched is read again from the event store when next needed.
-        self.cache.evict(batch.changed)
+    def _failed(self, staged: dict[UUID, Any], decided: list[_Decided], error: Exception) -> None:
+        self.cache.evict(staged)
         failure = (ConcurrencyConflict(f"the command conflicted with a concurrent change: {error}")
                    if isinstance(error, IntegrityError)
                    else WriterUnavailable(f"event store write failed: {error}"))
-        for submission in batch.submissions:
-            if not submission.future.done():
-                submission.future.set_exception(failure)
+        for d in decided:
+            d.submission.future.set_exception(failure)
 
-    def _abandon(self, submissions: list[_Submission], error: BaseException) -> None:
-        """After an unexpected error: answers whatever is in flight from its commit, if it can,
-        and fails every other command not yet answered."""
-        try:
-            self._settle()
-        except BaseException:  # noqa: BLE001 - answered below
-            log.exception("could not settle the batch in flight")
-        for submission in submissions:
-            if not submission.future.done():
-                submission.future.set_exception(WriterUnavailable(str(error)))
+    def _decide(self, batch: Iterable[_Submission], staged: dict[UUID, Any], *,
+                presume_unknown_is_new: bool) -> list[_Decided]:
+        decided: list[_Decided] = []
+        for submission in batch:
+            uow = UnitOfWork(self.cache, staged, presume_unknown_is_new)
+            token = current_context.set(submission.context)
+            try:
+                value = submission.handler(uow)
+                events = []
+                for aggregate in uow.changed().values():
+                    events.extend(aggregate.collect_events())
+                stored = [self.app.mapper.to_stored_event(event) for event in events]
+            except Exception as error:
+                submission.future.set_exception(error)
+                continue
+            finally:
+                current_context.reset(token)
+            staged.update(uow.changed())
+            decided.append(_Decided(submission, value, stored))
+        return decided
 
-    def _decide(self, submissions: list[_Submission], *, presume_unknown_is_new: bool,
-                settle_beneath: bool = False) -> _Batch:
-        """Decides each command on the state left by the commands before it: this batch's, the
-        batch in flight's (if any), then the committed state in the cache.
-
-        With ``settle_beneath`` the batch in flight is settled as soon as its commit is done,
-        between two commands, rather than after the whole batch; if it was not recorded as
-        decided, ``_StateBeneathLost`` is raised and the batch must be decided again."""
+    def _committed(self, staged: dict[UUID, Any], decided: list[_Decided], ids: list[int]) -> None:
         started = time.perf_counter()
-        in_flight = self._in_flight
-        staged: dict[UUID, Any] = dict(in_flight.batch.changed) if in_flight else {}
-        batch = _Batch(submissions)
-        mapper = self.app.mapper
-        settling = 0.0
-        try:
-            for submission in submissions:
-                if settle_beneath and self._in_flight is not None and self._in_flight.ids.done():
-                    settle_started = time.perf_counter()
-                    settled = self._settle()
-                    settling += time.perf_counter() - settle_started
-                    if not settled:
-                        raise _StateBeneathLost
-                uow = UnitOfWork(self.cache, staged, presume_unknown_is_new)
-                token = current_context.set(submission.context)
-                try:
-                    value = submission.handler(uow)
-                    changed = uow.changed()
-                    stored = [mapper.to_stored_event(event)
-                              for aggregate in changed.values() for event in aggregate.collect_events()]
-                except Exception as error:
-                    batch.refused.append((submission, error))
-                    continue
-                finally:
-                    current_context.reset(token)
-                staged.update(changed)
-                batch.changed.update(changed)
-                batch.stored.extend(stored)
-                batch.decided.append(_Decided(submission, value, stored))
-        finally:
-            self.seconds["deciding"] += time.perf_counter() - started - settling
-        return batch
-
-    def _committed(self, batch: _Batch, ids: list[int]) -> None:
-        started = time.perf_counter()
-        for aggregate_id, aggregate in batch.changed.items():
+        for aggregate_id, aggregate in staged.items():
             self.cache.put(aggregate_id, aggregate)
-        self.directory.note(batch.changed.values())
+        self.directory.note(staged.values())
         self._last_commit_at = time.monotonic()
         if ids:
             if ids[0] == self._position + 1:
@@ -376,25 +281,23 @@ class GroupCommitWriter:
             else:  # another process wrote since this writer last looked
                 self._others_active()
         offset = 0
-        for d in batch.decided:
+        for d in decided:
             count = len(d.stored)
             position = ids[offset + count - 1] if count and len(ids) >= offset + count else None
             offset += count
             d.submission.future.set_result(CommandResult(d.value, position))
-        for submission, error in batch.refused:
-            submission.future.set_exception(error)
         self.batches += 1
-        self.commands += len(batch.decided) + len(batch.refused)
+        self.commands += len(decided)
         for listener in self._commit_listeners:
             listener()
-        self._take_snapshots(batch)
+        self._take_snapshots(staged.values(), decided)
         self.seconds["settling"] += time.perf_counter() - started
 
-    def _take_snapshots(self, batch: _Batch) -> None:
+    def _take_snapshots(self, aggregates: Iterable[Any], decided: list[_Decided]) -> None:
         intervals = self.app.snapshotting_intervals or {}
-        written = Counter(event.originator_id for event in batch.stored)
+        written = Counter(event.originator_id for d in decided for event in d.stored)
         snapshots = []
-        for aggregate in batch.changed.values():
+        for aggregate in aggregates:
             interval = intervals.get(type(aggregate))
             # Snapshot when this batch took the aggregate across a multiple of its interval.
             if interval and aggregate.version // interval > (aggregate.version - written[aggregate.id]) // interval:

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import OperationalError
 
 from application import commands
-from application.writer import WriterUnavailable
 from domain.errors import InsufficientStock
 from domain.stock import stock_item_id
 from tests.application.conftest import Node, order_command, stock_up
@@ -183,122 +180,13 @@ def test_a_process_with_a_stale_copy_still_ships_what_another_process_packed(url
         two.close()
 
 
-# ---------------------------------------------------------------- the pipeline of two batches
+# ---------------------------------------------------------------- callers that give up
 
 
-class HeldInsert:
-    """Holds the writer's next insert until released, then lets it through or fails it."""
-
-    def __init__(self, recorder) -> None:
-        self._insert_events = recorder.insert_events
-        self.started, self.released = threading.Event(), threading.Event()
-        self.failure: Exception | None = None
-        self._armed = True
-        recorder.insert_events = self
-
-    def __call__(self, stored, **kwargs):
-        if self._armed:
-            self._armed = False
-            self.started.set()
-            assert self.released.wait(10)
-            if self.failure is not None:
-                raise self.failure
-        return self._insert_events(stored, **kwargs)
-
-
-def _reserve(item_id: UUID, order: int, quantity: int, seen: list[int] | None = None, decided=None):
+def _reserve(item_id: UUID, order: int, quantity: int):
     def handler(uow):
-        item = uow.get(item_id)
-        if seen is not None:
-            seen.append(item.available)
-        try:
-            item.reserve(UUID(int=order), quantity)
-        finally:
-            if decided is not None:
-                decided.set()
+        uow.get(item_id).reserve(UUID(int=order), quantity)
     return handler
-
-
-def test_the_next_batch_is_decided_while_one_is_being_committed_and_answered_after_it(node, ctx):
-    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
-    item_id = stock_item_id("A", "berlin-wh")
-    held = HeldInsert(node.app.recorder)
-    first = node.writer.submit(_reserve(item_id, 1, 3), ctx)
-    assert held.started.wait(5)
-    seen, decided = [], threading.Event()
-    second = node.writer.submit(_reserve(item_id, 2, 2, seen, decided), ctx)
-    # Decided on top of the first batch's reservation before that batch committed ...
-    assert decided.wait(5)
-    assert seen == [2]
-    # ... but answered only after it.
-    assert not first.done() and not second.done()
-    held.released.set()
-    assert first.result(5).position < second.result(5).position
-    stored = node.app.repository.get(item_id)
-    assert (stored.on_hand, stored.reserved) == (5, 5)
-
-
-def test_a_refusal_decided_on_a_batch_being_committed_waits_for_that_commit(node, ctx):
-    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
-    item_id = stock_item_id("A", "berlin-wh")
-    held = HeldInsert(node.app.recorder)
-    node.writer.submit(_reserve(item_id, 1, 3), ctx)
-    assert held.started.wait(5)
-    decided = threading.Event()
-    refused = node.writer.submit(_reserve(item_id, 2, 3, decided=decided), ctx)
-    assert decided.wait(5)
-    time.sleep(0.05)
-    assert not refused.done()
-    held.released.set()
-    with pytest.raises(InsufficientStock):
-        refused.result(5)
-
-
-def test_a_batch_decided_on_one_that_failed_to_commit_is_decided_again_from_what_was_recorded(node, ctx):
-    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
-    item_id = stock_item_id("A", "berlin-wh")
-    held = HeldInsert(node.app.recorder)
-    held.failure = OperationalError("connection lost")
-    first = node.writer.submit(_reserve(item_id, 1, 3), ctx)
-    assert held.started.wait(5)
-    seen, decided = [], threading.Event()
-    second = node.writer.submit(_reserve(item_id, 2, 4, seen, decided), ctx)
-    assert decided.wait(5)
-    held.released.set()
-    with pytest.raises(WriterUnavailable):
-        first.result(5)
-    # On top of the first batch 2 were available and the reservation was refused; that batch was
-    # never recorded, so the second is decided again on the 5 that are.
-    assert second.result(5).position
-    assert seen == [2, 5]
-    stored = node.app.repository.get(item_id)
-    assert (stored.on_hand, stored.reserved) == (5, 4)
-    assert node.cache.get(item_id).reserved == 4
-
-
-def test_when_the_batch_in_flight_conflicts_both_batches_are_decided_again(url, ctx):
-    one, two = Node(url), Node(url)
-    try:
-        stock_up(one.service, ctx, {("berlin-wh", "A"): 10})
-        item_id = stock_item_id("A", "berlin-wh")
-        held = HeldInsert(one.app.recorder)
-        first = one.writer.submit(_reserve(item_id, 1, 4), ctx)
-        assert held.started.wait(5)
-        second = one.writer.submit(_reserve(item_id, 2, 4), ctx)
-        # Another process takes 5 units away while the first batch waits to be inserted.
-        two.service.adjust_stock(commands.AdjustStock("berlin-wh", "A", -5, "count"), ctx)
-        held.released.set()
-        # The first batch hits the unique key, is decided again under the table lock and fits
-        # (4 of 5); the second was decided on the first's stale state, and no longer fits.
-        assert first.result(5).position
-        with pytest.raises(InsufficientStock):
-            second.result(5)
-        assert one.writer.conflicts == 1
-        stored = two.app.repository.get(item_id)
-        assert (stored.on_hand, stored.reserved) == (5, 4)
-    finally:
-        one.close()
-        two.close()
 
 
 def test_a_caller_that_cancels_before_its_command_is_taken_is_never_recorded(node, ctx):
