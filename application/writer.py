@@ -141,7 +141,9 @@ class GroupCommitWriter:
         if self._thread is not None:
             self._thread.join(timeout=30)
         while self._queue:
-            self._queue.popleft().future.set_exception(WriterUnavailable("the service is shutting down"))
+            future = self._queue.popleft().future
+            if future.set_running_or_notify_cancel():  # not for a caller that gave up already
+                future.set_exception(WriterUnavailable("the service is shutting down"))
 
     # ---------------------------------------------------------------- submitting
 

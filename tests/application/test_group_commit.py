@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 
 from application import commands
+from application.writer import GroupCommitWriter, WriterUnavailable
 from domain.errors import InsufficientStock
 from domain.stock import stock_item_id
 from tests.application.conftest import Node, order_command, stock_up
@@ -223,3 +224,14 @@ def test_a_caller_that_cancels_once_its_command_is_being_decided_changes_nothing
     assert cancelled == [False]
     assert futures[0].result(5).position < futures[1].result(5).position
     assert node.app.repository.get(item_id).reserved == 3
+
+
+def test_stopping_answers_the_commands_still_queued_and_skips_those_given_up(node, ctx):
+    writer = GroupCommitWriter(node.app, node.cache)  # never started: whatever is submitted stays queued
+    given_up = writer.submit(lambda uow: None, ctx)
+    waiting = writer.submit(lambda uow: None, ctx)
+    assert given_up.cancel()
+    writer.stop()
+    assert given_up.cancelled()
+    with pytest.raises(WriterUnavailable):
+        waiting.result(1)
