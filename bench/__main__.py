@@ -38,6 +38,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 HISTORY_EVENTS = int(os.environ.get("BENCH_HISTORY_EVENTS", "1000000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+WRK_THREADS = 2
 # A p99 over one 20-second run moves by ±15 % from run to run on a shared 2-core machine, as
 # much as the effect being measured; the paced runs are repeated and their median compared.
 PACED_RUNS = int(os.environ.get("BENCH_PACED_RUNS", "3"))
@@ -109,10 +110,11 @@ def seed(client: Client) -> None:
 # ------------------------------------------------------------------ load
 
 def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int = CONNECTIONS,
-        delay_ms: float = 0, hot: str | None = None) -> dict:
+        rate: float = 0, hot: str | None = None) -> dict:
+    """A wrk run: saturated, or offering ``rate`` orders/s (open loop, Poisson arrivals)."""
     # A fresh prefix per run: external ids never repeat, so every request places a new order.
     env = dict(os.environ, OMS_KEY=service.admin_key, BENCH_RUN=f"{run}-{uuid.uuid4().hex[:8]}", BENCH_SKUS=str(SKUS),
-               BENCH_DELAY_MS=str(delay_ms))
+               BENCH_RATE_PER_THREAD=str(rate / WRK_THREADS))
     if hot:
         env["BENCH_HOT_SKU"] = hot
     url = getattr(service, "database_url", None)
@@ -120,7 +122,7 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
     server_before = server_counters(url) if url else None
     with CpuMeter(getattr(getattr(service, "proc", None), "pid", None)) as meter:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(HERE / "place_orders.lua"),
+            ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(HERE / "place_orders.lua"),
              service.base + "/orders"], env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(re.search(r"BENCH_RESULT (\{.*\})", out).group(1))
     errors = sum(v for k, v in result.items() if k.startswith("errors_"))
@@ -133,7 +135,7 @@ def wrk(service: Service, run: str, *, seconds: int = SECONDS, connections: int 
         "requests": result["requests"],
         "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
-        "errors": errors, "not_created": result["not_created"], "connections": connections, "delay_ms": round(delay_ms, 1),
+        "errors": errors, "not_created": result["not_created"], "connections": connections, "offered_orders_per_s": round(rate, 1) if rate else None,
         "cpu_per_order": meter.per_request(result["requests"]),
         # PostgreSQL's work per order (WAL of the whole server, buffer traffic of this database;
         # both include the read models and the policy): how it grows with the store.
@@ -214,32 +216,17 @@ def http_stack_only() -> dict:
         proc.wait(10)
 
 
-def paced(service: Service, run: str, client: Client, delay_ms: float, target: float) -> dict:
-    """PACED_RUNS paced runs, each from a drained system: the run with the median p99, with
-    every run's p99 and rate beside it."""
+def paced(service: Service, run: str, client: Client, rate: float) -> dict:
+    """PACED_RUNS runs offering ``rate`` orders/s, each from a drained system: the run with the
+    median p99, with every run's p99 and rate beside it."""
     runs = []
     for n in range(PACED_RUNS):
         wait_for_projections(client)
-        runs.append(wrk(service, f"{run}{n}", delay_ms=delay_ms))
-        # wrk's pacing is closed-loop and the calibration's short runs are noisy: correct the
-        # pause after every run, so that the runs (and the two store sizes) get the same load.
-        achieved = runs[-1]["orders_per_s"]
-        delay_ms = max(delay_ms + CONNECTIONS * 1000 * (1 / target - 1 / achieved), 1)
+        runs.append(wrk(service, f"{run}{n}", rate=rate))
     median = sorted(runs, key=lambda r: r["p99_ms"])[len(runs) // 2]
-    return dict(median, target_orders_per_s=round(target, 1), runs=len(runs),
+    return dict(median, target_orders_per_s=round(rate, 1), runs=len(runs),
                 p99_ms_of_each_run=[r["p99_ms"] for r in runs],
                 orders_per_s_of_each_run=[r["orders_per_s"] for r in runs])
-
-
-def calibrate_delay(service: Service, rate: float) -> float:
-    """The mean per-connection pause that gives ``rate`` orders/s (a pause plus the response time
-    per request and connection, so it is found by measuring, a few short runs)."""
-    delay = max(CONNECTIONS / rate * 1000 - 20, 1)
-    for attempt in range(3):
-        achieved = wrk(service, f"calibrate{attempt}", seconds=4, delay_ms=delay)
-        cycle = CONNECTIONS / achieved["orders_per_s"] * 1000  # ms per request and connection
-        delay = max(delay + (CONNECTIONS / rate * 1000 - cycle), 1)
-    return delay
 
 
 def pgbench(url: str, clients: int, seconds: int = 10) -> tuple[float, dict[str, float]]:
@@ -416,8 +403,7 @@ def main() -> int:
             rate = peak["orders_per_s"] * 0.8
             say(f"paced at 80 % ({rate:.0f} orders/s)")
             wait_for_projections(client)
-            delay = calibrate_delay(service, rate)
-            results["place_order_80pct"] = paced(service, "paced", client, delay, rate)
+            results["place_order_80pct"] = paced(service, "paced", client, rate)
             say("hot SKU")
             wait_for_projections(client)
             results["hot_sku"] = hot = wrk(service, "hot", hot=HOT_SKU)
@@ -456,9 +442,8 @@ def main() -> int:
             wait_for_projections(Client(service.base, key))
             # The same offered load as on the empty store, from a drained system as there.
             rate = results["place_order_80pct"]["target_orders_per_s"]
-            delay = calibrate_delay(service, rate)
             results["place_order_80pct_large_store"] = large = paced(service, "paced2", Client(service.base, key),
-                                                                     delay, rate)
+                                                                     rate)
         # Median p99 of the large store's runs over the median of the empty store's.
         results["p99_large_vs_empty"] = round(large["p99_ms"] / results["place_order_80pct"]["p99_ms"], 2)
     finally:

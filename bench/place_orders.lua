@@ -1,7 +1,20 @@
 -- wrk script: every request places a distinct order of 3 lines.
 -- Environment: OMS_KEY (bearer key), BENCH_RUN (unique prefix), BENCH_SKUS (number of SKUs),
--- BENCH_HOT_SKU (optional: every order also wants this SKU), BENCH_DELAY_MS (optional pacing per
--- connection, for measuring latency below saturation).
+-- BENCH_HOT_SKU (optional: every order also wants this SKU), BENCH_RATE_PER_THREAD (optional:
+-- orders/s this wrk thread offers, for measuring latency below saturation).
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local clock = ffi.new("bench_timespec")
+
+local function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, clock)
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+
 local counter = 0
 local threads = {}
 
@@ -14,7 +27,7 @@ function init(args)
   run = os.getenv("BENCH_RUN") or "bench"
   skus = tonumber(os.getenv("BENCH_SKUS") or "1000")
   hot = os.getenv("BENCH_HOT_SKU")
-  pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+  rate = tonumber(os.getenv("BENCH_RATE_PER_THREAD") or "0")
   math.randomseed(tid * 7919 + os.time())
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
@@ -46,11 +59,18 @@ function request()
   return wrk.format(nil, "/orders", nil, body)
 end
 
--- Pacing: exponentially distributed gaps (a Poisson arrival stream per connection), so that the
--- connections do not fall into step and arrive as one burst after every batch.
+-- Pacing, open loop: the thread's requests follow a Poisson schedule at its rate, whatever the
+-- latency. Each connection, when free, takes the schedule's next slot and waits for it, so the
+-- offered load does not drop when responses slow down (as it would if every connection paused
+-- after each response), and the connections do not fall into step. Only when no connection is
+-- free at a slot (saturation) does the schedule restart from now instead of sending a burst.
+local next_at = nil
 function delay()
-  if pace <= 0 then return 0 end
-  return math.floor(-math.log(1 - math.random()) * pace)
+  if rate <= 0 then return 0 end
+  local now = now_ms()
+  if next_at == nil or next_at < now then next_at = now end
+  next_at = next_at - math.log(1 - math.random()) * 1000 / rate
+  return math.floor(next_at - now)
 end
 
 -- Every order is new: a 200 would be an idempotent replay (nothing recorded), which must not
