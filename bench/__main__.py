@@ -31,9 +31,9 @@ from pathlib import Path
 import psycopg
 
 from bench.cpu import CORES, CpuMeter
+from bench.databases import create_database, drop_database
 from bench.service import ROOT, Client, Service
 
-PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 HISTORY_EVENTS = int(os.environ.get("BENCH_HISTORY_EVENTS", "1000000"))
@@ -54,7 +54,7 @@ def say(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-# ------------------------------------------------------------------ tools and databases
+# ------------------------------------------------------------------ tools
 
 def ensure_tools() -> None:
     missing = [pkg for tool, pkg in (("wrk", "wrk"), ("pgbench", "postgresql-client")) if not shutil.which(tool)]
@@ -62,21 +62,6 @@ def ensure_tools() -> None:
         say(f"installing {' '.join(missing)} from Debian's packages")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
-
-
-def database_url(name: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def create_database(name: str) -> str:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return database_url(name)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ------------------------------------------------------------------ seeding over HTTP

@@ -40,7 +40,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # (fewer, more) iterations per harness: enough for the difference to dwarf start-up noise.
 ITERATIONS = {"http": (100, 400), "ceiling": (100, 400), "decide": (200, 1200), "store": (50, 250)}
-PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 LOCATIONS, SKUS = 20, 1000
 
 
@@ -203,8 +202,9 @@ def _store(iterations: int) -> int:
     events stored. Only this process's instructions count: the server's work is not measured."""
     import uuid
 
-    import psycopg
     from eventsourcing.persistence import StoredEvent
+
+    from bench.databases import create_database, drop_database
 
     from application.event_store import OrderManagement
     from infrastructure.database import eventsourcing_env
@@ -220,10 +220,9 @@ def _store(iterations: int) -> int:
         batches.append([StoredEvent(ids.setdefault(e.originator_id, uuid.UUID(int=n << 64 | len(ids))),
                                     e.originator_version, e.topic, e.state) for e in templates[n % len(templates)]])
     name = f"oms_instructions_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    url = create_database(name)
     try:
-        env = eventsourcing_env(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
+        env = eventsourcing_env(url)
         env["CREATE_TABLE"] = "y"
         app = OrderManagement(env, transcoder=OrjsonTranscoder())
         try:
@@ -232,10 +231,7 @@ def _store(iterations: int) -> int:
         finally:
             app.close()
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
+        drop_database(name)
 
 
 def run_harness(name: str, iterations: int) -> int:

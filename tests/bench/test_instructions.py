@@ -29,7 +29,7 @@ def test_an_unknown_harness_is_refused() -> None:
 def test_the_store_harness_inserts_whole_batches_and_drops_its_database() -> None:
     import psycopg
 
-    from bench.instructions import PG_ADMIN
+    from bench.databases import PG_ADMIN
 
     # 16 placements of 5 events a batch, with the 5 warm-up batches.
     assert run_harness("store", 3) == (3 + 5) * 16 * 5
