@@ -10,6 +10,9 @@ class NotFound(Exception):
         self.kind = kind
         self.identifier = identifier
 
+    def __reduce__(self) -> tuple:  # rebuilt from its fields when it crosses a process boundary
+        return type(self), (self.kind, self.identifier)
+
 
 class IdempotencyKeyReused(Exception):
     """The Idempotency-Key was already used for a different request body."""
@@ -21,3 +24,6 @@ class PreconditionFailed(Exception):
     def __init__(self, current_version: int) -> None:
         super().__init__(f"the order is at version {current_version}, not at any version the request named")
         self.current_version = current_version
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.current_version,)

@@ -2,6 +2,7 @@
 follow up (payments) where the use case moves money."""
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -57,25 +58,25 @@ class OrderService:
 
     def place_order(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
         """Records the order with its sourcing and reservations; payment follows by itself."""
-        result = self.writer.execute(
-            partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx)
-        return self._placed(result)
+        return self.placement_outcome(self.submit_placement(cmd, ctx).result(60))
 
     async def place_order_async(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
         """The same as ``place_order`` without holding a thread while the batch commits."""
         import asyncio
 
-        result = await asyncio.wrap_future(self.writer.submit(
-            partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx))
-        _, created = result.value
-        if created:
-            return self._placed(result)
-        return await asyncio.to_thread(self._placed, result)  # a replay reads the store: off the event loop
+        result = await asyncio.wrap_future(self.submit_placement(cmd, ctx))
+        if is_replay(result):  # a replay reads the store: off the event loop
+            return await asyncio.to_thread(self.placement_outcome, result)
+        return self.placement_outcome(result)
 
-    def _placed(self, result: CommandResult) -> Outcome:
+    def submit_placement(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Future[CommandResult]:
+        """Hands the placement to the writer; the future is done once its batch has committed."""
+        return self.writer.submit(partial(handlers.place_order, cmd=cmd, directory=self.writer.directory), ctx)
+
+    def placement_outcome(self, result: CommandResult) -> Outcome:
         order, created = result.value
         # A replay records nothing, yet its caller may read next and must see the order: it gets
-        # the position of the order's latest event instead.
+        # the position of the order's latest event instead (a read of the store).
         position = result.position if created else self.app.latest_position(order.id)
         return Outcome(order_document(order), position, created)
 
@@ -149,6 +150,16 @@ class OrderService:
             order = latest
         return Outcome(order_document(order), position)
 
+    # ------------------------------------------------------------ operations
+
+    def writer_status(self) -> dict[str, Any]:
+        """Whether the cache is warm yet, and the writer's counters since it started."""
+        writer = self.writer
+        return {"cache": "warm" if writer.warm.is_set() else "warming",
+                "writer": {"batches": writer.batches, "commands": writer.commands, "conflicts": writer.conflicts,
+                           "followed_events": writer.followed,
+                           "busy_seconds": {phase: round(seconds, 6) for phase, seconds in writer.seconds.items()}}}
+
     # ------------------------------------------------------------ history
 
     def order_as_of(self, order_id: UUID, at: datetime) -> dict[str, Any]:
@@ -171,6 +182,13 @@ class OrderService:
                 entity_id not in (order.shipments if kind == "shipment" else order.returns)):
             raise NotFound(kind, entity_id)
         return order
+
+
+def is_replay(result: CommandResult) -> bool:
+    """A placement that found its order already there (same channel and external id, or a retry
+    with the same Idempotency-Key): nothing was recorded."""
+    _, created = result.value
+    return not created
 
 
 def _ship_refusal(order: Order, cmd: commands.ShipShipment) -> Exception | None:

@@ -282,7 +282,7 @@ def rebuild_and_scan(url: str) -> dict:
             # Machine CPU per event: the rate all cores could give. Python is this process and the
             # partition processes (reaped children); PostgreSQL and the rest is the remainder
             # (backends that exit take their ticks with them, so they are not counted one by one).
-            python = sum(meter.seconds.get(role, 0) for role in ("api", "projection_worker", "load_generator"))
+            python = sum(meter.seconds.get(role, 0) for role in ("api", "writer", "projection_worker", "load_generator"))
             cpu[runner.name] = {"machine_us_per_event": round(meter.seconds["machine"] * 1e6 / max(events, 1), 1),
                                 "python_us_per_event": round(python * 1e6 / max(events, 1), 1),
                                 "postgres_and_rest_us_per_event":
@@ -488,9 +488,11 @@ def print_table(r: dict) -> None:
                  f"saturated run; {lags['place_order_80pct']} events after the 80 % run"))
     rows += [
         ("CPU per order, saturated", f"{cpu['machine_ms']:.2f} ms",
-         f"API {cpu.get('api_ms', 0):.2f}, projection worker {cpu.get('projection_worker_ms', 0):.2f}, "
+         f"API {cpu.get('api_ms', 0):.2f}, writer {cpu.get('writer_ms', 0):.2f}, "
+         f"projection worker {cpu.get('projection_worker_ms', 0):.2f}, "
          f"PostgreSQL {cpu.get('postgres_ms', 0):.2f}, wrk {cpu['load_generator_ms']:.2f}; machine busy "
-         f"{cpu['machine_busy_pct_of_all_cores']:.0f} %, API process {cpu.get('api_pct_of_a_core', 0):.0f} % of a core"),
+         f"{cpu['machine_busy_pct_of_all_cores']:.0f} %, API process {cpu.get('api_pct_of_a_core', 0):.0f} %, "
+         f"writer process {cpu.get('writer_pct_of_a_core', 0):.0f} % of a core"),
         ("CPU per pgbench transaction", f"{bound['pgbench_machine_ms_per_tx']:.2f} ms",
          f"machine busy {r['pgbench_cpu_per_tx']['machine_busy_pct_of_all_cores']:.0f} %"),
         ("ratio the CPU allows", f"{bound['ratio_if_all_cores_busy']}",

@@ -56,7 +56,9 @@ def _role(pid: int, procs: dict[int, tuple[str, str, int, int]], service_pid: in
     ancestor = pid
     while service_pid and ancestor > 1 and ancestor in procs:
         if ancestor == service_pid:
-            return "projection_worker" if "projections" in cmdline else "api"
+            if "projections" in cmdline:
+                return "projection_worker"
+            return "writer" if "cli writer" in cmdline else "api"
         ancestor = procs[ancestor][2]
     return None
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import threading
+import time
 from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +27,7 @@ from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
 from infrastructure.database import create_pool, eventsourcing_env, resolve_database_url, schema_lock
 from infrastructure.runtime import tune_for_long_lived_state
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, get_settings
 from infrastructure.transcoder import OrjsonTranscoder
 
 log = logging.getLogger(__name__)
@@ -43,12 +46,17 @@ class System:
     queries: Any
     projections: list[Any]
     followers: list[Any] = field(default_factory=list)
+    # An API process of `oms serve`: the writer process decides, records and runs the policies.
+    writer_elsewhere: bool = False
     _started: bool = False
 
     def start(self, *, projections: bool = True, policies: bool = True) -> None:
         """Starts the writer and, as asked, the projections and the policies. Each of those runs
         in one process at a time (advisory lock); in other processes they stand by."""
-        self.writer.start()
+        if self.writer_elsewhere:
+            policies = False
+        else:
+            self.writer.start()
         for runner in (self.projections if projections else []) + (self.followers if policies else []):
             runner.start()
         self._started = True
@@ -58,8 +66,9 @@ class System:
             return
         for runner in self.followers + self.projections:
             runner.close()
-        self.service.settlement.close()
-        self.writer.stop()
+        if not self.writer_elsewhere:
+            self.service.settlement.close()
+            self.writer.stop()
         self.read_pool.close()
         self.app.close()
         self._started = False
@@ -68,13 +77,17 @@ class System:
         return next(p for p in self.projections if p.name == name)
 
 
-def build_system(settings: Settings, database_url: str | None = None) -> System:
+def build_system(settings: Settings, database_url: str | None = None, *, read_models: bool = True) -> System:
+    """``read_models=False`` leaves out the projections (the writer process runs none, and their
+    connections would count against the server's limit for nothing)."""
     from projections import build_projections
     from projections.policy_feed import build_policy_runner
     from projections.queries import ReadModelQueries
 
     url = database_url or resolve_database_url(settings)
-    env = eventsourcing_env(url, pool_size=settings.pool_size, max_overflow=settings.pool_size)
+    # An API process whose writer runs elsewhere reads the event store only for as-of requests.
+    pool_size = 2 if settings.writer_socket else settings.pool_size
+    env = eventsourcing_env(url, pool_size=pool_size, max_overflow=settings.pool_size)
     env["CREATE_TABLE"] = "y"
     with schema_lock(url):  # tables are created below; processes starting together take turns
         app = OrderManagement(env, transcoder=OrjsonTranscoder())
@@ -82,7 +95,7 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
         api_keys = ApiKeyStore(read_pool)
         api_keys.create_table()
         projections = build_projections(app, url, partition_replayer=partial(replay_partition_elsewhere, url),
-                                        min_batch_interval=settings.projection_batch_interval)
+                                        min_batch_interval=settings.projection_batch_interval) if read_models else []
         cache = AggregateCache(app)
         writer = GroupCommitWriter(app, cache)
         # The sandbox answers from memory: calling it inline beats threads, which would only add
@@ -92,8 +105,13 @@ def build_system(settings: Settings, database_url: str | None = None) -> System:
         followers = [build_policy_runner(app, url, PaymentPolicy(settlement))]
     for runner in projections + followers:
         writer.on_commit(runner.notify)
+    if settings.writer_socket:
+        from infrastructure.writer_client import RemoteOrderService, WriterClient
+
+        service = RemoteOrderService(service, WriterClient(settings.writer_socket))
     return System(settings, url, app, cache, writer, service, api_keys, read_pool,
-                  ReadModelQueries.for_app(read_pool, app), projections, followers)
+                  ReadModelQueries.for_app(read_pool, app), projections, followers,
+                  writer_elsewhere=bool(settings.writer_socket))
 
 
 def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:
@@ -156,21 +174,13 @@ def replay_partition(settings: Settings, name: str, partition: int, partitions: 
 def run_projections(settings: Settings) -> None:
     """The projection worker: keeps the read models current until SIGTERM/SIGINT, or until the
     process that started it (``oms serve``) is gone."""
-    import signal
-    import threading
-
+    _exit_when_orphaned("OMS_PROJECTIONS_PARENT")
     system = build_system(settings)
     tune_for_long_lived_state()
-    parent = os.getppid()
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     for runner in system.projections:
         runner.start()
     try:
-        while not stop.wait(1.0):
-            if os.environ.get("OMS_PROJECTIONS_PARENT") and os.getppid() != parent:
-                break
+        _wait_for_stop_signal()
     finally:
         for runner in system.projections + system.followers:
             runner.close()
@@ -178,12 +188,114 @@ def run_projections(settings: Settings) -> None:
         system.app.close()
 
 
-def _start_projection_worker() -> Any:
-    import subprocess
-    import sys
+def run_writer(settings: Settings, socket_path: str) -> None:
+    """The writer process (``oms writer``): the group-commit writer, its cache and the payment
+    policy, taking the API processes' commands at ``socket_path`` until SIGTERM/SIGINT, or until
+    the process that started it (``oms serve``) is gone."""
+    from infrastructure.runtime import tune_gil_for_writer
+    from infrastructure.writer_process import WriterServer
 
+    _exit_when_orphaned("OMS_WRITER_PARENT")
+    system = build_system(settings.model_copy(update={"writer_socket": None}), read_models=False)
+    tune_gil_for_writer()
+    tune_for_long_lived_state()
+    system.start(projections=False)
+    server = WriterServer(system.service, socket_path)
+    server.start()
+    try:
+        _wait_for_stop_signal()
+    finally:
+        server.stop()
+        system.stop()
+
+
+def _exit_when_orphaned(parent_variable: str) -> None:
+    """From start-up on, a process started by ``oms serve`` ends with it, even if it is still
+    starting (e.g. waiting for a database connection) when ``oms serve`` is killed."""
+    import signal
+    import threading
+
+    if not os.environ.get(parent_variable):
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)  # graceful once the stop handlers are in place
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _wait_for_stop_signal() -> None:
+    """Returns on SIGTERM/SIGINT (``_exit_when_orphaned`` sends the former once ``oms serve`` is gone)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def _start_projection_worker() -> Any:
     env = dict(os.environ, OMS_PROJECTIONS_PARENT="1")
     return subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "projections", "run"], env=env)
+
+
+class _WriterProcess:
+    """The writer process of ``oms serve``: started before the API, started again if it dies
+    (the API processes answer 503 meanwhile and connect again)."""
+
+    def __init__(self) -> None:
+        from infrastructure.writer_wire import writer_socket_directory
+
+        self.directory = writer_socket_directory()
+        self.socket_path = os.path.join(self.directory, "writer.sock")
+        self._proc: subprocess.Popen | None = None
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    def start(self, timeout: float = 120) -> None:
+        self._launch()
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.socket_path):
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"the writer process exited with status {self._proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the writer process did not start listening")
+            time.sleep(0.05)
+        threading.Thread(target=self._supervise, name="writer-supervisor", daemon=True).start()
+
+    def _launch(self) -> None:
+        env = dict(os.environ, OMS_WRITER_PARENT="1")
+        env.pop("OMS_WRITER_SOCKET", None)
+        # A session of its own: a signal to `oms serve`'s group must not stop the writer under
+        # the API (stop() ends it after the API; if `oms serve` is killed, it notices and exits).
+        self._proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "writer",
+                                       "--socket", self.socket_path], env=env, start_new_session=True)
+
+    def _supervise(self) -> None:
+        while True:
+            status = self._proc.wait()
+            with self._lock:
+                if self._stopping:
+                    return
+                log.error("the writer process exited (status %s); starting it again", status)
+                time.sleep(1)
+                self._launch()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def serve(settings: Settings) -> None:
@@ -201,7 +313,13 @@ def serve(settings: Settings) -> None:
         print("Use it as:  Authorization: Bearer <key>", flush=True)
         print("=" * 72, flush=True)
     print(f"OMS listening on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    writer = _WriterProcess() if settings.writer == "process" else None
+    if writer is not None:
+        writer.start()
     worker = _start_projection_worker() if settings.projections == "process" else None
+    if writer is not None:  # for the API processes uvicorn starts (this one among them)
+        os.environ["OMS_WRITER_SOCKET"] = writer.socket_path
+        get_settings.cache_clear()
     try:
         uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, log_level=settings.log_level, access_log=False)
@@ -209,3 +327,5 @@ def serve(settings: Settings) -> None:
         if worker is not None:
             worker.terminate()
             worker.wait(30)
+        if writer is not None:
+            writer.stop()

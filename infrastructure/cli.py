@@ -102,6 +102,13 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _writer(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    bootstrap.run_writer(settings, args.socket)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oms", description="Order Management System")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -111,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default: OMS_PORT or 8000)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: OMS_WORKERS or 1)")
     serve.set_defaults(handler=_serve)
+
+    writer = sub.add_parser("writer", help="the writer process: takes the API processes' commands at a Unix "
+                                           "socket (started by `oms serve`; not for direct use)")
+    writer.add_argument("--socket", required=True, help="path of the Unix socket to listen at")
+    writer.set_defaults(handler=_writer)
 
     keys = sub.add_parser("api-keys", help="manage API keys").add_subparsers(
         dest="api_keys_command", required=True, metavar="ACTION"

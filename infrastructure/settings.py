@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     # beside the API, so their CPU does not compete with requests under one GIL), "thread" (inside
     # each API process) or "off" (run `oms projections run` yourself, e.g. on another machine).
     projections: Literal["process", "thread", "off"] = "process"
+    # Where `oms serve` runs the group-commit writer (with the aggregate cache and the payment
+    # policy): "process" (a process of its own, to which the API processes send their commands
+    # over a Unix socket, so HTTP and deciding do not take turns under one GIL) or "thread"
+    # (inside the API process; with several workers, each has its own writer).
+    writer: Literal["process", "thread"] = "process"
+    # Set by `oms serve` for its API processes: the writer process's socket.
+    writer_socket: str | None = None
     # Seconds between the starts of a read model's batches once it has caught up (see
     # ProjectionRunner.min_batch_interval); 0 follows every commit at once. 0.1 is no longer than
     # the worker already waits between polls of an idle feed.

@@ -23,12 +23,8 @@ def health(system: SystemDep) -> OrjsonResponse:
     except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
         raise ProblemException(503, "the database does not answer", title="Service unavailable",
                                slug="service-unavailable", headers={"Retry-After": "1"}) from error
-    writer = system.writer
-    cache = "warm" if writer.warm.is_set() else "warming"
-    stats = {"batches": writer.batches, "commands": writer.commands, "conflicts": writer.conflicts,
-             "followed_events": writer.followed,
-             "busy_seconds": {phase: round(seconds, 6) for phase, seconds in writer.seconds.items()}}
-    return OrjsonResponse({"status": "ok", "cache": cache, "writer": stats}, headers={"Cache-Control": "no-store"})
+    status = system.service.writer_status()  # the writer process's, when it runs in one (503 if it is down)
+    return OrjsonResponse({"status": "ok", **status}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/projections", response_model=ProjectionList, responses=problem_responses(401, 403, 503))
