@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.responses import OrjsonResponse
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
 from application.ports import PaymentGatewayUnavailable, UnknownCarrier
-from application.writer import ConcurrencyConflict, WriterUnavailable
+from application.writer import ConcurrencyConflict, OutcomeUnknown, WriterUnavailable
 from domain.errors import (
     DomainError,
     ForbiddenTransition,
@@ -228,6 +228,14 @@ async def _unavailable(request: Request, exc: Exception) -> ProblemResponse:
                    type_=problem_type("service-unavailable"), headers={"Retry-After": "1"})
 
 
+async def _outcome_unknown(request: Request, exc: OutcomeUnknown) -> ProblemResponse:
+    log.warning("outcome unknown for %s %s: %r", request.method, request.url.path, exc)
+    return problem(request, 503, title="Outcome unknown",
+                   detail=f"{exc} (POST /orders may simply be retried: a retry with the same channel and "
+                          "external_id, or Idempotency-Key, returns the order if it was placed)",
+                   type_=problem_type("outcome-unknown"), headers={"Retry-After": "1"})
+
+
 async def _internal_error(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return problem(request, 500, title="Internal server error",
@@ -270,4 +278,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownCarrier, _mapped(422, "unknown-carrier", "Unknown carrier"))
     for error in _store_errors():
         app.add_exception_handler(error, _unavailable)
+    app.add_exception_handler(OutcomeUnknown, _outcome_unknown)
     app.add_exception_handler(Exception, _internal_error)

@@ -58,6 +58,11 @@ class WriterUnavailable(Exception):
     """The writer is stopped or the event store could not be written; nothing was recorded."""
 
 
+class OutcomeUnknown(WriterUnavailable):
+    """The writer (in a process of its own) went away while it had the command: it may or may
+    not have been recorded."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     value: Any

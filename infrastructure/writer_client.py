@@ -18,13 +18,9 @@ import anyio.from_thread
 from application import commands
 from application.context import CommandContext
 from application.service import OrderService, Outcome
-from application.writer import WriterUnavailable
+from application.writer import OutcomeUnknown, WriterUnavailable
 from infrastructure.writer_process import WRITER_CALLS
 from infrastructure.writer_wire import HEADER, decode, encode
-
-
-class OutcomeUnknown(WriterUnavailable):
-    """The writer process went away while it had the command: it may or may not be recorded."""
 
 
 class WriterClient:

@@ -30,7 +30,7 @@ _ALLOWED = {
     "application.context": {"CommandContext"},
     "application.errors": None,
     "application.ports": {"PaymentGatewayUnavailable", "UnknownCarrier"},
-    "application.writer": {"ConcurrencyConflict", "WriterUnavailable"},
+    "application.writer": {"ConcurrencyConflict", "WriterUnavailable", "OutcomeUnknown"},
     "application.service": {"Outcome"},
     "domain.errors": None,
     "infrastructure.writer_wire": {"RemoteFailure"},

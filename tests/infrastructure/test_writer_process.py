@@ -16,9 +16,9 @@ import pytest
 from application import commands
 from application.documents import order_document
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
-from application.writer import WriterUnavailable
+from application.writer import OutcomeUnknown, WriterUnavailable
 from domain.errors import InsufficientStock
-from infrastructure.writer_client import OutcomeUnknown, RemoteOrderService, WriterClient
+from infrastructure.writer_client import RemoteOrderService, WriterClient
 from infrastructure.writer_process import WriterServer
 from infrastructure.writer_wire import RemoteFailure, decode, transportable
 from tests.application.conftest import Node, order_command, stock_up
