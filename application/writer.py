@@ -191,14 +191,25 @@ class GroupCommitWriter:
         another writer got in between, decide the batch again while holding the event table's
         lock, which no other writer can pass, so the second attempt cannot conflict."""
         now = time.monotonic()
-        if now < self._others_active_until or now - self._last_commit_at > IDLE_SECONDS:
+        current = now < self._others_active_until or now - self._last_commit_at > IDLE_SECONDS
+        if current:
             self._catch_up()
         staged: dict[UUID, Any] = {}
+        refused: list[tuple[_Submission, Exception]] = []
         started = time.perf_counter()
-        decided = self._decide(batch, staged, presume_unknown_is_new=True)
+        decided = self._decide(batch, staged, presume_unknown_is_new=True, refused=refused)
         stored = [event for d in decided for event in d.stored]
         decided_at = time.perf_counter()
         self.seconds["deciding"] += decided_at - started
+        # A refusal records nothing, so no unique key would catch one decided on a copy that
+        # another process has moved on (e.g. "payment is pending" just after it was authorised):
+        # before it is answered, the feed's head confirms that nothing else was recorded.
+        if refused and not current and (self.app.recorder.max_notification_id() or 0) > self._position:
+            self.cache.evict(staged)
+            self._commit_exclusively(batch)
+            return
+        for submission, error in refused:
+            submission.future.set_exception(error)
         if not stored:
             self._committed(staged, decided, [])
             return
@@ -256,7 +267,10 @@ class GroupCommitWriter:
             d.submission.future.set_exception(failure)
 
     def _decide(self, batch: Iterable[_Submission], staged: dict[UUID, Any], *,
-                presume_unknown_is_new: bool) -> list[_Decided]:
+                presume_unknown_is_new: bool,
+                refused: list[tuple[_Submission, Exception]] | None = None) -> list[_Decided]:
+        """Decides each command on top of the ones before it. A command that breaks a rule is
+        answered with its error at once, or added to ``refused`` for the caller to answer."""
         decided: list[_Decided] = []
         for submission in batch:
             uow = UnitOfWork(self.cache, staged, presume_unknown_is_new)
@@ -268,7 +282,10 @@ class GroupCommitWriter:
                     events.extend(aggregate.collect_events())
                 stored = [self.app.mapper.to_stored_event(event) for event in events]
             except Exception as error:
-                submission.future.set_exception(error)
+                if refused is None:
+                    submission.future.set_exception(error)
+                else:
+                    refused.append((submission, error))
                 continue
             finally:
                 current_context.reset(token)

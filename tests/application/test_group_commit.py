@@ -9,7 +9,7 @@ import pytest
 
 from application import commands
 from application.writer import GroupCommitWriter, WriterUnavailable
-from domain.errors import InsufficientStock
+from domain.errors import ForbiddenTransition, InsufficientStock
 from domain.stock import stock_item_id
 from tests.application.conftest import Node, order_command, stock_up
 
@@ -176,6 +176,27 @@ def test_a_process_with_a_stale_copy_still_ships_what_another_process_packed(url
         one.service.pack(commands.PackShipment(shipment_id), ctx)
         shipped = two.service.ship(commands.ShipShipment(shipment_id, "fedex"), ctx)
         assert shipped.document["shipments"][0]["status"] == "shipped"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_refusal_decided_on_a_copy_another_process_moved_on_is_decided_again(url, ctx):
+    one, two = Node(url), Node(url)
+    try:
+        stock_up(one.service, ctx, {("berlin-wh", "A"): 1})
+        placed = one.service.place_order(order_command("stale-refusal", {"A": 1}), ctx)
+        order_id = UUID(placed.document["id"])
+        two.service.settle_payments(order_id, ctx)  # authorised by the other process
+        # One's copy still says "payment pending", which forbids picking; it wrote a moment ago,
+        # so it has no reason to look for others' events before deciding.
+        assert one.cache.get(order_id).payment_state == "pending"
+        shipment_id = placed.document["shipments"][0]["id"]
+        picked = one.service.pick(commands.PickShipment(shipment_id), ctx)
+        assert picked.document["shipments"][0]["status"] == "picked"
+        # A refusal that still holds once the writer is current is answered as before.
+        with pytest.raises(ForbiddenTransition):
+            one.service.deliver(commands.DeliverShipment(shipment_id, None), ctx)
     finally:
         one.close()
         two.close()
