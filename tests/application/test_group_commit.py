@@ -163,43 +163,45 @@ def test_a_conflict_is_decided_again_under_the_table_lock_and_succeeds(url, ctx)
         two.close()
 
 
-def test_a_process_with_a_stale_copy_still_ships_what_another_process_packed(url, ctx):
+@pytest.fixture
+def two_nodes(url):
+    """Two service processes' write sides on one store."""
     one, two = Node(url), Node(url)
-    try:
-        stock_up(one.service, ctx, {("berlin-wh", "A"): 1})
-        placed = one.service.place_order(order_command("stale-ship", {"A": 1}), ctx)
-        order_id = UUID(placed.document["id"])
-        one.service.settle_payments(order_id, ctx)
-        shipment_id = placed.document["shipments"][0]["id"]
-        one.service.pick(commands.PickShipment(shipment_id), ctx)
-        assert two.cache.get(order_id).shipments[shipment_id]["status"] == "picked"  # two caches it
-        one.service.pack(commands.PackShipment(shipment_id), ctx)
-        shipped = two.service.ship(commands.ShipShipment(shipment_id, "fedex"), ctx)
-        assert shipped.document["shipments"][0]["status"] == "shipped"
-    finally:
-        one.close()
-        two.close()
+    yield one, two
+    one.close()
+    two.close()
 
 
-def test_a_refusal_decided_on_a_copy_another_process_moved_on_is_decided_again(url, ctx):
-    one, two = Node(url), Node(url)
-    try:
-        stock_up(one.service, ctx, {("berlin-wh", "A"): 1})
-        placed = one.service.place_order(order_command("stale-refusal", {"A": 1}), ctx)
-        order_id = UUID(placed.document["id"])
-        two.service.settle_payments(order_id, ctx)  # authorised by the other process
-        # One's copy still says "payment pending", which forbids picking; it wrote a moment ago,
-        # so it has no reason to look for others' events before deciding.
-        assert one.cache.get(order_id).payment_state == "pending"
-        shipment_id = placed.document["shipments"][0]["id"]
-        picked = one.service.pick(commands.PickShipment(shipment_id), ctx)
-        assert picked.document["shipments"][0]["status"] == "picked"
-        # A refusal that still holds once the writer is current is answered as before.
-        with pytest.raises(ForbiddenTransition):
-            one.service.deliver(commands.DeliverShipment(shipment_id, None), ctx)
-    finally:
-        one.close()
-        two.close()
+def _one_unit_placed_by(node, ctx, external_id):
+    """Stock of one unit at Berlin, and an order for it: the order's id and its shipment's."""
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 1})
+    placed = node.service.place_order(order_command(external_id, {"A": 1}), ctx)
+    return UUID(placed.document["id"]), placed.document["shipments"][0]["id"]
+
+
+def test_a_process_with_a_stale_copy_still_ships_what_another_process_packed(two_nodes, ctx):
+    one, two = two_nodes
+    order_id, shipment_id = _one_unit_placed_by(one, ctx, "stale-ship")
+    one.service.settle_payments(order_id, ctx)
+    one.service.pick(commands.PickShipment(shipment_id), ctx)
+    assert two.cache.get(order_id).shipments[shipment_id]["status"] == "picked"  # two caches it
+    one.service.pack(commands.PackShipment(shipment_id), ctx)
+    shipped = two.service.ship(commands.ShipShipment(shipment_id, "fedex"), ctx)
+    assert shipped.document["shipments"][0]["status"] == "shipped"
+
+
+def test_a_refusal_decided_on_a_copy_another_process_moved_on_is_decided_again(two_nodes, ctx):
+    one, two = two_nodes
+    order_id, shipment_id = _one_unit_placed_by(one, ctx, "stale-refusal")
+    two.service.settle_payments(order_id, ctx)  # authorised by the other process
+    # One's copy still says "payment pending", which forbids picking; it wrote a moment ago,
+    # so it has no reason to look for others' events before deciding.
+    assert one.cache.get(order_id).payment_state == "pending"
+    picked = one.service.pick(commands.PickShipment(shipment_id), ctx)
+    assert picked.document["shipments"][0]["status"] == "picked"
+    # A refusal that still holds once the writer is current is answered as before.
+    with pytest.raises(ForbiddenTransition):
+        one.service.deliver(commands.DeliverShipment(shipment_id, None), ctx)
 
 
 # ---------------------------------------------------------------- callers that give up
