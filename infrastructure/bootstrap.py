@@ -213,7 +213,6 @@ def _exit_when_orphaned(parent_variable: str) -> None:
     """From start-up on, a process started by ``oms serve`` ends with it, even if it is still
     starting (e.g. waiting for a database connection) when ``oms serve`` is killed."""
     import signal
-    import threading
 
     if not os.environ.get(parent_variable):
         return
@@ -230,7 +229,6 @@ def _exit_when_orphaned(parent_variable: str) -> None:
 def _wait_for_stop_signal() -> None:
     """Returns on SIGTERM/SIGINT (``_exit_when_orphaned`` sends the former once ``oms serve`` is gone)."""
     import signal
-    import threading
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -43,10 +43,6 @@ class WriterClient:
         stream.write(encode((call_id, method, args)))
         return await answer
 
-    async def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-
     async def _connection(self) -> tuple[asyncio.StreamWriter, dict[int, asyncio.Future[Any]]]:
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._stream is not None and not self._stream.is_closing():

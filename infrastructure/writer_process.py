@@ -40,7 +40,12 @@ class _Connection:
         self._lock = threading.Lock()
 
     def answer(self, call_id: int, outcome: Any = None, error: BaseException | None = None) -> None:
-        frame = encode((call_id, outcome, None if error is None else transportable(error)))
+        if error is not None:
+            sent = transportable(error)
+            if isinstance(sent, RemoteFailure):  # not a refusal: a failure the API answers 500
+                log.error("a command failed in the writer process", exc_info=error)
+            error = sent
+        frame = encode((call_id, outcome, error))
         try:
             with self._lock:
                 self.sock.sendall(frame)
