@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from api.schemas import OrderOut
-from application.writer import WriterUnavailable
+from application.writer import OutcomeUnknown, WriterUnavailable
 from tests.api.support import Api, assert_problem, order_body
 
 
@@ -42,6 +42,17 @@ def test_store_failure_is_503(integrator: Api, system, monkeypatch) -> None:
     r = integrator.post("/stock/receipts", {"location_id": "x", "sku": "y", "quantity": 1})
     problem = assert_problem(r, 503)
     assert "connection lost" not in problem["detail"]
+
+
+def test_a_command_whose_outcome_is_unknown_is_503_and_says_so(integrator: Api, system, monkeypatch) -> None:
+    async def lost(*args, **kwargs):
+        raise OutcomeUnknown("the writer process went away while handling this command")
+
+    monkeypatch.setattr(system.service, "place_order_async", lost)
+    r = integrator.post("/orders", order_body("SKU-UNKNOWN-OUTCOME"))
+    problem = assert_problem(r, 503)
+    assert problem["type"] == "urn:oms:problem:outcome-unknown" and r.headers["retry-after"] == "1"
+    assert "may simply be retried" in problem["detail"]
 
 
 def test_projection_status(admin: Api) -> None:
