@@ -94,9 +94,10 @@ class WriterClient:
 class RemoteOrderService:
     """The routes' OrderService when the writer runs in a process of its own."""
 
-    def __init__(self, local: OrderService, client: WriterClient) -> None:
+    def __init__(self, local: OrderService, client: WriterClient, *, timeout: float = 60.0) -> None:
         self._local = local  # for reads of the event store, which any process may do
         self.client = client
+        self.timeout = timeout  # for the commands that hold a worker thread, as OrderService's
 
     async def place_order_async(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
         return await self.client.call("place_order", cmd, ctx)
@@ -109,4 +110,11 @@ class RemoteOrderService:
         carried out on the event loop's connection."""
         if name not in WRITER_CALLS:
             raise AttributeError(name)
-        return partial(anyio.from_thread.run, self.client.call, name)
+        return partial(anyio.from_thread.run, self._call_in_time, name)
+
+    async def _call_in_time(self, name: str, *args: Any) -> Any:
+        try:
+            return await asyncio.wait_for(self.client.call(name, *args), self.timeout)
+        except TimeoutError:
+            raise OutcomeUnknown(f"the writer process did not answer within {self.timeout:g} s: the command "
+                                 "may or may not have been recorded; read the resource back before retrying") from None

@@ -185,6 +185,24 @@ def test_a_lost_writer_process_makes_the_outcome_unknown_and_the_next_call_conne
     assert run(scenario).created is True
 
 
+def test_a_command_the_writer_process_does_not_answer_in_time_has_an_unknown_outcome(node, ctx, socket_path):
+    stuck = _StuckService()
+    server = WriterServer(stuck, socket_path)  # type: ignore[arg-type]
+    server.start()
+    remote = RemoteOrderService(node.service, WriterClient(socket_path), timeout=0.5)
+
+    async def cancel():
+        return await anyio.to_thread.run_sync(
+            remote.cancel_order, commands.CancelOrder("00000000-0000-0000-0000-000000000000", "x"), ctx)
+
+    try:
+        with pytest.raises(OutcomeUnknown, match="within 0.5 s"):
+            run(cancel)
+    finally:
+        stuck.release.set()
+        server.stop()
+
+
 def test_only_commands_data_and_our_errors_may_cross_the_socket():
     class Exploit:
         def __reduce__(self):
