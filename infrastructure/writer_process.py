@@ -119,7 +119,7 @@ class WriterServer:
                 return
             future.add_done_callback(lambda done: self._placed(connection, call_id, done))
         else:
-            self._pool.submit(self._call, connection, call_id, method, args)
+            self._pool.submit(self._answer, connection, call_id, getattr(self.service, method), *args)
 
     def _placed(self, connection: _Connection, call_id: int, done: Future[CommandResult]) -> None:
         """Runs on the writer thread as the batch is answered: a replay reads the store, so it
@@ -133,9 +133,6 @@ class WriterServer:
             self._pool.submit(self._answer, connection, call_id, self.service.placement_outcome, result)
         else:
             self._answer(connection, call_id, self.service.placement_outcome, result)
-
-    def _call(self, connection: _Connection, call_id: int, method: str, args: tuple) -> None:
-        self._answer(connection, call_id, getattr(self.service, method), *args)
 
     @staticmethod
     def _answer(connection: _Connection, call_id: int, function: Any, *args: Any) -> None:
