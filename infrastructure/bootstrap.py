@@ -102,7 +102,8 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         # hand-offs. An adapter for a real provider gets a pool for its network round trips.
         settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway(), concurrent_calls=1)
         service = OrderService(app, writer, cache, settlement, SandboxCarrier())
-        followers = [build_policy_runner(app, url, PaymentPolicy(settlement))]
+        followers = [build_policy_runner(app, url, PaymentPolicy(settlement),
+                                         min_batch_interval=settings.policy_batch_interval)]
     for runner in projections + followers:
         writer.on_commit(runner.notify)
     if settings.writer_socket:
