@@ -14,6 +14,7 @@ import threading
 import time
 from functools import partial
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from application.aggregate_cache import AggregateCache
@@ -238,42 +239,37 @@ def _wait_for_stop_signal() -> None:
         pass
 
 
-def _start_projection_worker() -> Any:
-    env = dict(os.environ, OMS_PROJECTIONS_PARENT="1")
-    return subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "projections", "run"], env=env)
+class _ChildProcess:
+    """A process ``oms serve`` starts beside the API and starts again if it dies: while it is
+    gone, the API answers 503 (the writer) or the read models wait (the projection worker)."""
 
-
-class _WriterProcess:
-    """The writer process of ``oms serve``: started before the API, started again if it dies
-    (the API processes answer 503 meanwhile and connect again)."""
-
-    def __init__(self) -> None:
-        from infrastructure.writer_wire import writer_socket_directory
-
-        self.directory = writer_socket_directory()
-        self.socket_path = os.path.join(self.directory, "writer.sock")
+    def __init__(self, name: str, args: list[str], parent_variable: str, *, own_session: bool = False) -> None:
+        self.name = name
+        self._args = args
+        self._parent_variable = parent_variable
+        # A session of its own: a signal to `oms serve`'s group must not stop the writer under
+        # the API (stop() ends it after the API; if `oms serve` is killed, it notices and exits).
+        self._own_session = own_session
         self._proc: subprocess.Popen | None = None
         self._stopping = False
         self._lock = threading.Lock()
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 120) -> None:
         self._launch()
         deadline = time.monotonic() + timeout
-        while not os.path.exists(self.socket_path):
+        while ready is not None and not ready():
             if self._proc.poll() is not None:
-                raise RuntimeError(f"the writer process exited with status {self._proc.returncode}")
+                raise RuntimeError(f"the {self.name} exited with status {self._proc.returncode}")
             if time.monotonic() > deadline:
-                raise RuntimeError("the writer process did not start listening")
+                raise RuntimeError(f"the {self.name} did not get ready")
             time.sleep(0.05)
-        threading.Thread(target=self._supervise, name="writer-supervisor", daemon=True).start()
+        threading.Thread(target=self._supervise, name=f"{self.name}-supervisor", daemon=True).start()
 
     def _launch(self) -> None:
-        env = dict(os.environ, OMS_WRITER_PARENT="1")
+        env = dict(os.environ, **{self._parent_variable: "1"})
         env.pop("OMS_WRITER_SOCKET", None)
-        # A session of its own: a signal to `oms serve`'s group must not stop the writer under
-        # the API (stop() ends it after the API; if `oms serve` is killed, it notices and exits).
-        self._proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "writer",
-                                       "--socket", self.socket_path], env=env, start_new_session=True)
+        self._proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", *self._args], env=env,
+                                      start_new_session=self._own_session)
 
     def _supervise(self) -> None:
         while True:
@@ -281,7 +277,7 @@ class _WriterProcess:
             with self._lock:
                 if self._stopping:
                     return
-                log.error("the writer process exited (status %s); starting it again", status)
+                log.error("the %s exited (status %s); starting it again", self.name, status)
                 time.sleep(1)
                 self._launch()
 
@@ -294,6 +290,24 @@ class _WriterProcess:
                 self._proc.wait(30)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+
+
+class _WriterProcess(_ChildProcess):
+    """The writer process, listening at a socket in a directory only this user can open."""
+
+    def __init__(self) -> None:
+        from infrastructure.writer_wire import writer_socket_directory
+
+        self.directory = writer_socket_directory()
+        self.socket_path = os.path.join(self.directory, "writer.sock")
+        super().__init__("writer process", ["writer", "--socket", self.socket_path], "OMS_WRITER_PARENT",
+                         own_session=True)
+
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 120) -> None:
+        super().start(ready or (lambda: os.path.exists(self.socket_path)), timeout)
+
+    def stop(self) -> None:
+        super().stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -315,7 +329,10 @@ def serve(settings: Settings) -> None:
     writer = _WriterProcess() if settings.writer == "process" else None
     if writer is not None:
         writer.start()
-    worker = _start_projection_worker() if settings.projections == "process" else None
+    worker = _ChildProcess("projection worker", ["projections", "run"], "OMS_PROJECTIONS_PARENT") \
+        if settings.projections == "process" else None
+    if worker is not None:
+        worker.start()
     if writer is not None:  # for the API processes uvicorn starts (this one among them)
         os.environ["OMS_WRITER_SOCKET"] = writer.socket_path
         get_settings.cache_clear()
@@ -324,7 +341,6 @@ def serve(settings: Settings) -> None:
                     workers=settings.workers, log_level=settings.log_level, access_log=False)
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(30)
+            worker.stop()
         if writer is not None:
             writer.stop()

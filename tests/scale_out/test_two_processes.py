@@ -36,10 +36,11 @@ def _free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, url: str, log: Path) -> None:
+    def __init__(self, url: str, log: Path, **settings: str) -> None:
         self.port = _free_port()
         env = dict(os.environ, OMS_DATABASE_URL=url, OMS_PORT=str(self.port), OMS_ADMIN_KEY=ADMIN_KEY,
                    OMS_PROJECTIONS="thread", OMS_LOG_LEVEL="warning")
+        env.update(settings)
         self.log = open(log, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "serve"], cwd=ROOT, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,5 +1,6 @@
-"""`oms serve`'s writer process: shared by the machine's API workers, and kept alive (killed, it is
-started again, and the API carries on)."""
+"""The processes `oms serve` starts beside the API: the writer process, shared by the machine's API
+workers, and the projection worker. Both are kept alive: killed, they are started again, and the
+service carries on."""
 from __future__ import annotations
 
 import os
@@ -15,6 +16,11 @@ from tests.scale_out.test_two_processes import ADDRESS, ServiceProcess
 
 
 def _writer_processes(parent: int) -> list[int]:
+    return _children(parent, "writer")
+
+
+def _children(parent: int, command: str) -> list[int]:
+    """Child processes of ``parent`` running ``oms <command> ...``."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -22,7 +28,7 @@ def _writer_processes(parent: int) -> list[int]:
         try:
             with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmdline:
                 ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-                if ppid == parent and "writer" in cmdline.read().split("\0"):
+                if ppid == parent and command in cmdline.read().split("\0"):
                     found.append(int(entry))
         except (OSError, IndexError, ValueError):
             continue
@@ -86,6 +92,35 @@ def test_a_killed_writer_process_is_started_again_and_orders_are_taken_again(tmp
             status, order = service.call("POST", "/orders", _order("after-restart", "A"))
             assert status == 201, order
             assert order["shipments"][0]["location_id"] == "berlin-wh"  # the new writer knows the stock
+        finally:
+            service.stop()
+        deadline = time.time() + 30  # and it ends with `oms serve`
+        while os.path.exists(f"/proc/{replacements[0]}") and time.time() < deadline:
+            time.sleep(0.2)
+        assert not os.path.exists(f"/proc/{replacements[0]}")
+
+
+def test_a_killed_projection_worker_is_started_again_and_the_read_models_carry_on(tmp_path: Path) -> None:
+    with fresh_database_url() as url:
+        service = ServiceProcess(url, tmp_path / "service.log", OMS_PROJECTIONS="process")
+        try:
+            service.wait_healthy()
+            (worker,) = _children(service.proc.pid, "projections")
+            assert service.call("PUT", "/locations/berlin-wh", {"name": "Berlin", "kind": "warehouse",
+                                                                 "latitude": 52.52, "longitude": 13.405})[0] == 201
+            assert service.call("POST", "/stock/receipts", {"location_id": "berlin-wh", "sku": "A", "quantity": 2})[0] == 201
+            os.kill(worker, signal.SIGKILL)
+
+            status, order = service.call("POST", "/orders", _order("while-restarting", "A"))
+            assert status == 201, order
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                replacements = [pid for pid in _children(service.proc.pid, "projections") if pid != worker]
+                if replacements and service.call("GET", f"/orders/{order['id']}")[0] == 200:
+                    break
+                time.sleep(0.5)
+            else:
+                raise AssertionError("the projection worker was not started again, or the read model did not catch up")
         finally:
             service.stop()
         deadline = time.time() + 30  # and it ends with `oms serve`
