@@ -67,10 +67,10 @@ def create_app(system: System | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
         tune_gil_for_writer()  # the writer thread must not queue behind the event loop
-        tune_for_long_lived_state()  # the aggregate cache must not be re-scanned by the GC
         if not owns_system:
             yield
             return
+        tune_for_long_lived_state()  # the aggregate cache must not be re-scanned by the GC
         built = await anyio.to_thread.run_sync(_build_and_start)
         app.state.system = built
         try:
