@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -214,8 +215,6 @@ def run_writer(settings: Settings, socket_path: str) -> None:
 def _exit_when_orphaned(parent_variable: str) -> None:
     """From start-up on, a process started by ``oms serve`` ends with it, even if it is still
     starting (e.g. waiting for a database connection) when ``oms serve`` is killed."""
-    import signal
-
     if not os.environ.get(parent_variable):
         return
     parent = os.getppid()
@@ -230,8 +229,6 @@ def _exit_when_orphaned(parent_variable: str) -> None:
 
 def _wait_for_stop_signal() -> None:
     """Returns on SIGTERM/SIGINT (``_exit_when_orphaned`` sends the former once ``oms serve`` is gone)."""
-    import signal
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -311,6 +308,10 @@ class _WriterProcess(_ChildProcess):
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -336,6 +337,9 @@ def serve(settings: Settings) -> None:
     if writer is not None:  # for the API processes uvicorn starts (this one among them)
         os.environ["OMS_WRITER_SOCKET"] = writer.socket_path
         get_settings.cache_clear()
+    # uvicorn raises SIGTERM again once it has shut down. Its default action would end the process
+    # there, skipping the stops below and the embedded PostgreSQL's stop at exit.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, log_level=settings.log_level, access_log=False)

