@@ -5,7 +5,7 @@ cache, a projection's LRU of orders). CPython's cyclic collector re-scans such o
 collection of the generation they sit in: with its default thresholds it took 40 % of the CPU of an
 `orders` rebuild and paused every thread of the API for 100s of ms, and with any thresholds the
 writer paused tens of ms in each middle-generation collection for objects that were all alive
-(docs/performance.md, findings 5, 15, 28 and 29).
+(docs/performance.md, findings 5, 15, 28 and 30).
 
 The domain builds no reference cycles: what the collector is for here is the rare cycle that a
 library or an exception leaves. So what survives a young collection is frozen (out of every later
