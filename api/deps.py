@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import forbidden, unauthorized
 from application.context import CommandContext
-from application.request_ids import new_request_id
+from application.ids import new_request_id
 from infrastructure.api_keys import ApiKey, Role
 from infrastructure.bootstrap import System
 

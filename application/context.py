@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from application.request_ids import new_request_id
+from application.ids import new_request_id
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from uuid import UUID
 from application import commands
 from application.directory import Directory
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
+from application.ids import new_order_id
 from application.idempotency import IdempotencyKey, idempotency_key_id
 from application.ports import Label, PaymentResult
 from application.unit_of_work import UnitOfWork
 from domain.geo import great_circle_km
 from domain.location import Location
-from domain.order import Order, Release, order_id_for, order_id_of
+from domain.order import Order, Release, order_id_of
+from domain.order_reference import OrderReference, order_reference_id
 from domain.sourcing import Candidate, plan_sourcing
 from domain.stock import StockItem, stock_item_id
 
@@ -72,12 +74,12 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory)
                     f"Idempotency-Key {cmd.idempotency_key!r} was already used with a different request body")
             return uow.read(used.order_id), False
 
-    order_id = order_id_for(cmd.channel, cmd.external_id)
-    if not uow.is_new(order_id, presume_if_unknown=True):
-        return uow.read(order_id), False
+    reference_id = order_reference_id(cmd.channel, cmd.external_id)
+    if not uow.is_new(reference_id, presume_if_unknown=True):
+        return uow.read(_order_id_claimed_by(uow.read(reference_id))), False
 
     order = uow.add(Order.place(
-        channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency, customer=cmd.customer,
+        order_id=new_order_id(), channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency, customer=cmd.customer,
         shipping_address=cmd.shipping_address, lines=cmd.lines, shipping_price=cmd.shipping_price,
         payment=cmd.payment,
     ))
@@ -87,9 +89,15 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory)
         for sku, quantity in lines.items():
             uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
     order.allocate(plan)
+    uow.add(OrderReference(cmd.channel, cmd.external_id, order.id))
     if key_id is not None:
         uow.add(IdempotencyKey(cmd.key_owner or "", cmd.idempotency_key, cmd.request_fingerprint or "", order.id))
     return order, True
+
+
+def _order_id_claimed_by(reference: OrderReference | Order) -> UUID:
+    """An order placed before references existed has the reference's id and is its own claim."""
+    return reference.order_id if isinstance(reference, OrderReference) else reference.id
 
 
 def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, directory: Directory) -> list[Candidate]:

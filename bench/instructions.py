@@ -69,7 +69,7 @@ def _app_with_stubbed_writer():  # noqa: ANN202 - a FastAPI app
     from infrastructure.api_keys import ApiKey, Role
 
     order = Order.place(
-        channel="bench", external_id="x", currency="EUR",
+        order_id=uuid.uuid4(), channel="bench", external_id="x", currency="EUR",
         customer={"name": "Load Test", "email": "load@example.com", "phone": None},
         shipping_address={"name": "Load Test", "line1": "Street 1", "line2": None, "city": "City",
                           "postal_code": "10115", "country": "DE", "latitude": 50.1, "longitude": 8.6},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any, NamedTuple
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -20,15 +20,8 @@ from domain.errors import ForbiddenTransition, InvalidQuantity
 from domain.money import ZERO, has_valid_precision, to_currency
 from domain.sourcing import SourcingPlan
 
-_NAMESPACE = uuid5(NAMESPACE_URL, "oms:order")
-
 SHIPMENT_PREFIX = "shp_"
 RETURN_PREFIX = "ret_"
-
-
-def order_id_for(channel: str, external_id: str) -> UUID:
-    """One order per (channel, external id): the id is derived, so a duplicate cannot be created."""
-    return uuid5(_NAMESPACE, f"{channel}\x1f{external_id}")
 
 
 def order_id_of(entity_id: str) -> UUID | None:
@@ -53,14 +46,14 @@ class Release(NamedTuple):
 
 
 class Order(Aggregate):
-    @staticmethod
-    def create_id(channel: str, external_id: str) -> UUID:
-        return order_id_for(channel, external_id)
+    """Its id is given by whoever places it (time-ordered, ``application.ids``); that one order
+    exists per (channel, external id) is the business of ``domain.order_reference``."""
 
     @classmethod
     def place(
         cls,
         *,
+        order_id: UUID,
         channel: str,
         external_id: str,
         currency: str,
@@ -83,6 +76,7 @@ class Order(Aggregate):
         if shipping_price < 0 or not has_valid_precision(shipping_price, currency):
             raise InvalidQuantity(f"shipping_price is not a valid {currency} amount")
         return cls(
+            id=order_id,
             channel=channel,
             external_id=external_id,
             currency=currency,

@@ -9,8 +9,10 @@ from application import commands
 from application.errors import IdempotencyKeyReused, NotFound
 from application.event_store import split_metadata
 from domain.errors import ForbiddenTransition, InsufficientStock
+from domain.order import Order
+from domain.order_reference import order_reference_id
 from domain.stock import stock_item_id
-from tests.application.conftest import order_command, stock_up
+from tests.application.conftest import Node, order_command, stock_up
 
 
 def stock_of(node, sku, location_id):
@@ -32,10 +34,11 @@ def test_order_is_placed_sourced_reserved_and_authorised(node, ctx):
 def test_order_and_reservations_are_one_transaction_with_audit_metadata(node, ctx):
     stock_up(node.service, ctx, {("berlin-wh", "A"): 3, ("berlin-wh", "B"): 3})
     placed = node.service.place_order(order_command("o-meta", {"A": 1, "B": 2}), ctx)
-    notes = node.app.recorder.select_notifications(start=placed.position - 3, limit=10)
+    notes = node.app.recorder.select_notifications(start=placed.position - 4, limit=10)
     topics = [n.topic.rsplit(".", 1)[-1] for n in notes]
-    assert sorted(topics) == ["OrderAllocated", "OrderPlaced", "StockReserved", "StockReserved"]
-    assert [n.id for n in notes] == list(range(placed.position - 3, placed.position + 1))
+    assert sorted(topics) == ["OrderAllocated", "OrderPlaced", "OrderReferenceClaimed", "StockReserved",
+                              "StockReserved"]
+    assert [n.id for n in notes] == list(range(placed.position - 4, placed.position + 1))
     for note in notes:
         _, meta = split_metadata(node.app.mapper.transcoder.decode(note.state))
         assert meta == {"actor_id": "key-1", "actor_name": "test integrator", "request_id": "req-1", "command": "test"}
@@ -48,6 +51,38 @@ def test_the_same_channel_and_external_id_returns_the_existing_order_and_records
     again = node.service.place_order(order_command("dup", {"A": 2}), ctx)
     assert not again.created and again.document["id"] == first.document["id"]
     assert node.app.recorder.max_notification_id() == head
+
+
+def test_order_ids_are_time_ordered_and_each_claims_its_channel_reference_with_it(node, ctx):
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+    ids = [UUID(node.service.place_order(order_command(f"t-{n}", {"A": 1}), ctx).document["id"]) for n in range(3)]
+    assert [order_id.version for order_id in ids] == [7, 7, 7] and ids == sorted(ids)
+    claims = [node.app.repository.get(order_reference_id("web", f"t-{n}")) for n in range(3)]
+    assert [claim.order_id for claim in claims] == ids and {claim.version for claim in claims} == {1}
+
+
+def test_an_order_placed_before_references_existed_is_its_own_claim(url, ctx):
+    # Until order ids were time-ordered, an order's id was its reference's: such an order is
+    # found by a retry, and no second order can be placed for the same reference.
+    node = Node(url)
+    try:
+        stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+        cmd = order_command("legacy", {"A": 1})
+        old = Order.place(order_id=order_reference_id("web", "legacy"), channel=cmd.channel,
+                          external_id=cmd.external_id, currency=cmd.currency, customer=cmd.customer,
+                          shipping_address=cmd.shipping_address, lines=cmd.lines,
+                          shipping_price=cmd.shipping_price, payment=cmd.payment)
+        node.app.save(old)
+    finally:
+        node.close()
+    node = Node(url)  # a cache that has not seen it: the event store's unique key finds it
+    try:
+        head = node.app.recorder.max_notification_id()
+        again = node.service.place_order(order_command("legacy", {"A": 1}), ctx)
+        assert not again.created and again.document["id"] == str(old.id)
+        assert node.app.recorder.max_notification_id() == head
+    finally:
+        node.close()
 
 
 def test_an_idempotency_key_reused_with_another_body_is_refused(node, ctx):

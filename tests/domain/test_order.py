@@ -1,17 +1,21 @@
 """The order's journey and its forbidden transitions (no database)."""
 from datetime import UTC, datetime
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 
 from domain.errors import ForbiddenTransition, InvalidQuantity
-from domain.order import Order, order_id_for, order_id_of
+from domain.order import Order, order_id_of
 from domain.sourcing import SourcingPlan
+
+
+ORDER_ID = uuid4()
 
 
 def place(lines=None, shipping="4.90", currency="EUR", external_id="1") -> Order:
     return Order.place(
-        channel="web", external_id=external_id, currency=currency,
+        order_id=ORDER_ID, channel="web", external_id=external_id, currency=currency,
         customer={"name": "Ada", "email": "ada@example.com", "phone": None},
         shipping_address={"country": "DE", "postal_code": "14469", "latitude": 52.4, "longitude": 13.0},
         lines=lines or [{"sku": "A", "quantity": 2, "unit_price": Decimal("10.00")},
@@ -44,7 +48,7 @@ def shipped(order: Order) -> str:
 def test_placing_records_order_placed_with_totals_derived():
     order = place()
     assert names(order) == ["OrderPlaced"]
-    assert order.id == order_id_for("web", "1")
+    assert order.id == ORDER_ID
     assert (order.subtotal, order.total) == (Decimal("25.50"), Decimal("30.40"))
     assert (order.status, order.payment_status, order.fulfillment_status) == ("pending", "pending", "unfulfilled")
 
@@ -57,7 +61,7 @@ def test_placing_records_order_placed_with_totals_derived():
 ])
 def test_invalid_orders_are_refused(lines):
     with pytest.raises(InvalidQuantity):
-        Order.place(channel="web", external_id="x", currency="EUR", customer={}, shipping_address={},
+        Order.place(order_id=uuid4(), channel="web", external_id="x", currency="EUR", customer={}, shipping_address={},
                     lines=lines, shipping_price=Decimal("0"), payment={})
 
 

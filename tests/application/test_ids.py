@@ -1,4 +1,4 @@
-"""Request ids are UUIDv7: unique, time-ordered within a process, and fresh after a fork."""
+"""Request and order ids are UUIDv7: unique, time-ordered within a process, and fresh after a fork."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
-from application.request_ids import new_request_id
+from application.ids import new_order_id, new_request_id
 
 
 def test_a_request_id_is_a_version_7_uuid_carrying_the_time_it_was_made() -> None:
@@ -44,3 +44,9 @@ def test_a_forked_process_does_not_continue_its_parents_sequence() -> None:
     parent = [new_request_id() for _ in range(3)]
     # Same millisecond or not, the 74 counter bits start elsewhere in the child.
     assert {i[12:] for i in child}.isdisjoint({i[12:] for i in parent})
+
+
+def test_order_ids_are_version_7_uuids_that_sort_with_the_request_ids_in_the_order_they_were_made() -> None:
+    made = [new_order_id() if i % 2 else UUID(hex=new_request_id()) for i in range(10_000)]
+    assert all(isinstance(order_id, UUID) and order_id.version == 7 for order_id in made)
+    assert made == sorted(made) and len(set(made)) == len(made)
