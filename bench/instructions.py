@@ -14,7 +14,7 @@ machine is doing. So a change to these steps is judged here first, and by ``make
 - ``decide``: the writer's decision for a placement as the group-commit writer makes it
   (sourcing from 20 locations and 1,000 SKUs as ``make bench`` seeds them, reservations, the
   order's events, their mapping to stored events), in batches of 16, from memory.
-- ``store``: the writer's insert of one such batch (80 events) into a fresh database on the local
+- ``store``: the writer's insert of one such batch (96 events) into a fresh database on the local
   server (``BENCH_PG_URL``): this process's side only, the server's work is not counted.
 
 Each is run twice under callgrind with different numbers of iterations; the difference divided

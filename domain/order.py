@@ -90,6 +90,7 @@ class Order(Aggregate):
     @event("OrderPlaced")
     def __init__(
         self,
+        id: UUID,  # noqa: A002 - the library's name for a given id: the stream's, not kept in the event
         channel: str,
         external_id: str,
         currency: str,

@@ -15,8 +15,9 @@ def test_the_ceiling_harness_answers_201() -> None:
 
 def test_the_decide_harness_decides_placements() -> None:
     orders = 5 + 96
-    # Each order: placed, allocated, and one reservation per line (3 lines, ample stock).
-    assert run_harness("decide", 5) == orders * 5
+    # Each order: placed, allocated, its reference claimed, and one reservation per line (3 lines,
+    # ample stock).
+    assert run_harness("decide", 5) == orders * 6
 
 
 def test_an_unknown_harness_is_refused() -> None:
@@ -31,8 +32,8 @@ def test_the_store_harness_inserts_whole_batches_and_drops_its_database() -> Non
 
     from bench.databases import PG_ADMIN
 
-    # 16 placements of 5 events a batch, with the 5 warm-up batches.
-    assert run_harness("store", 3) == (3 + 5) * 16 * 5
+    # 16 placements of 6 events a batch, with the 5 warm-up batches.
+    assert run_harness("store", 3) == (3 + 5) * 16 * 6
     with psycopg.connect(PG_ADMIN) as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'oms_instructions_%'").fetchone()[0]
     assert left == 0
