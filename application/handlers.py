@@ -89,7 +89,7 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory)
         for sku, quantity in lines.items():
             uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
     order.allocate(plan)
-    uow.add(OrderReference(cmd.channel, cmd.external_id, order.id))
+    uow.add(OrderReference(id=reference_id, channel=cmd.channel, external_id=cmd.external_id, order_id=order.id))
     if key_id is not None:
         uow.add(IdempotencyKey(cmd.key_owner or "", cmd.idempotency_key, cmd.request_fingerprint or "", order.id))
     return order, True

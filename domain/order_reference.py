@@ -23,12 +23,11 @@ def order_reference_id(channel: str, external_id: str) -> UUID:
 
 
 class OrderReference(Aggregate):
-    @staticmethod
-    def create_id(channel: str, external_id: str) -> UUID:
-        return order_reference_id(channel, external_id)
+    """Claimed with ``OrderReference(id=order_reference_id(channel, external_id), ...)``: the
+    caller has just computed the id to look the reference up, and a uuid5 is not free."""
 
     @event("OrderReferenceClaimed")
-    def __init__(self, channel: str, external_id: str, order_id: UUID) -> None:
+    def __init__(self, id: UUID, channel: str, external_id: str, order_id: UUID) -> None:  # noqa: A002
         self.channel = channel
         self.external_id = external_id
         self.order_id = order_id
