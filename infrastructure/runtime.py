@@ -55,6 +55,11 @@ class YoungCollections:
         frozen objects grew by ``growth`` since the last. Returns whether it ran."""
         if gc.get_freeze_count() <= self._baseline * (1 + self.growth):
             return False
+        self.collect_all()
+        return True
+
+    def collect_all(self) -> None:
+        """Every object unfrozen and scanned; the survivors are frozen again."""
         started = time.perf_counter()
         gc.unfreeze()
         found = gc.collect()
@@ -63,7 +68,6 @@ class YoungCollections:
         self.full_collections += 1
         log.info("full collection: %d unreachable objects, %d kept, %.0f ms",
                  found, self._baseline, (time.perf_counter() - started) * 1000)
-        return True
 
     def watch(self, interval: float = FULL_COLLECTION_CHECK_SECONDS) -> None:
         while True:

@@ -42,8 +42,7 @@ def test_what_survives_a_young_collection_is_frozen_and_no_later_collection_scan
     assert not any(node in gc.get_objects(generation=g) for g in (0, 1, 2) for node in survivors[:10])
 
 
-def test_frozen_cyclic_garbage_is_found_by_the_full_collection_that_growth_triggers(
-        young_collections: YoungCollections) -> None:
+def test_frozen_cyclic_garbage_is_found_by_a_full_collection(young_collections: YoungCollections) -> None:
     first, second = Node(), Node()
     first.other, second.other = second, first
     alive = weakref.ref(first)
@@ -53,12 +52,21 @@ def test_frozen_cyclic_garbage_is_found_by_the_full_collection_that_growth_trigg
     gc.collect(0), gc.collect(1), gc.collect(2)  # frozen: no collection finds it
     assert alive() is not None
 
-    assert young_collections.collect_if_grown()
+    young_collections.collect_all()
     assert alive() is None
     assert young_collections.full_collections == 1
 
 
-def test_no_full_collection_while_the_frozen_objects_have_not_grown_enough() -> None:
-    policy = YoungCollections(growth=10.0)
+def test_a_full_collection_runs_once_the_frozen_objects_grew_by_the_given_share(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    frozen = [1_000]
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: frozen[0])
+    monkeypatch.setattr(gc, "collect", lambda *args: 0)  # what a full collection finds is the test above
+    policy = YoungCollections(growth=0.25)
+
+    frozen[0] = 1_250
     assert not policy.collect_if_grown()
-    assert policy.full_collections == 0
+    frozen[0] = 1_251
+    assert policy.collect_if_grown() and policy.full_collections == 1
+    frozen[0] = 1_500  # measured from what the last full collection kept
+    assert not policy.collect_if_grown()

@@ -35,6 +35,13 @@ def _children(parent: int, command: str) -> list[int]:
     return found
 
 
+def _assert_ends_soon(pid: int, seconds: float = 30) -> None:
+    deadline = time.time() + seconds
+    while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{pid}")
+
+
 def _order(external_id: str, sku: str) -> dict:
     return {"channel": "web", "external_id": external_id, "currency": "EUR",
             "customer": {"name": "Ada", "email": "ada@example.com", "phone": None}, "shipping_address": ADDRESS,
@@ -94,10 +101,7 @@ def test_a_killed_writer_process_is_started_again_and_orders_are_taken_again(tmp
             assert order["shipments"][0]["location_id"] == "berlin-wh"  # the new writer knows the stock
         finally:
             service.stop()
-        deadline = time.time() + 30  # and it ends with `oms serve`
-        while os.path.exists(f"/proc/{replacements[0]}") and time.time() < deadline:
-            time.sleep(0.2)
-        assert not os.path.exists(f"/proc/{replacements[0]}")
+        _assert_ends_soon(replacements[0])  # with `oms serve`
 
 
 def test_a_killed_projection_worker_is_started_again_and_the_read_models_carry_on(tmp_path: Path) -> None:
@@ -123,7 +127,4 @@ def test_a_killed_projection_worker_is_started_again_and_the_read_models_carry_o
                 raise AssertionError("the projection worker was not started again, or the read model did not catch up")
         finally:
             service.stop()
-        deadline = time.time() + 30  # and it ends with `oms serve`
-        while os.path.exists(f"/proc/{replacements[0]}") and time.time() < deadline:
-            time.sleep(0.2)
-        assert not os.path.exists(f"/proc/{replacements[0]}")
+        _assert_ends_soon(replacements[0])  # with `oms serve`
