@@ -79,9 +79,9 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory)
         return uow.read(_order_id_claimed_by(uow.read(reference_id))), False
 
     order = uow.add(Order.place(
-        order_id=new_order_id(), channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency, customer=cmd.customer,
-        shipping_address=cmd.shipping_address, lines=cmd.lines, shipping_price=cmd.shipping_price,
-        payment=cmd.payment,
+        order_id=new_order_id(), channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency,
+        customer=cmd.customer, shipping_address=cmd.shipping_address, lines=cmd.lines,
+        shipping_price=cmd.shipping_price, payment=cmd.payment,
     ))
     demand = {line["sku"]: line["quantity"] for line in cmd.lines}
     plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))

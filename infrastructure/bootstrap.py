@@ -13,9 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from functools import partial
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from application.aggregate_cache import AggregateCache
