@@ -1,5 +1,5 @@
 """The application recorder's own insert (infrastructure/event_recorder.py): a whole batch in one
-transaction and one round trip, all of it or none of it."""
+statement, one transaction and one round trip, all of it or none of it, under the table lock."""
 from __future__ import annotations
 
 import logging
@@ -84,8 +84,36 @@ def test_a_batch_costs_one_round_trip(recorder: OmsApplicationRecorder) -> None:
     sent_syncs = [m for m in messages if "\tF\t" in m and "Sync" in m]
     assert len(sent_syncs) == 1, messages
     completed = [m.split('"')[1].split()[0] for m in messages if "\tB\t" in m and "CommandComplete" in m]
-    assert [c for c in completed if c != "SET"] == ["BEGIN", "LOCK", "NOTIFY", "INSERT", "COMMIT"]
+    assert completed == ["SELECT"], "the batch is one statement (the insert function), its own transaction"
     # Bind: portal, statement, the number of parameter format codes, the codes (1 = binary), ...
     binds = [m.split("\tBind\t")[1].split() for m in messages if "\tF\t" in m and "\tBind\t" in m]
     insert = [b for b in binds if b[2] == "4"]
     assert len(insert) == 1 and insert[0][3:7] == ["1"] * 4, "the batch's four arrays are not sent in binary"
+
+
+def test_the_insert_waits_for_the_table_lock_so_the_feed_never_interleaves(recorder: OmsApplicationRecorder) -> None:
+    """A plain INSERT takes ROW EXCLUSIVE, which another writer's ROW EXCLUSIVE does not block;
+    the recorder's insert takes EXCLUSIVE first, so it waits for every other writer to commit."""
+    import threading
+
+    import psycopg
+
+    recorder.insert_events([event(uuid.uuid4(), 1)])
+    kwargs = dict(recorder.datastore.pool.kwargs or {})
+    kwargs.pop("row_factory", None)
+    with psycopg.connect(**kwargs) as other:
+        other.execute("LOCK TABLE stored_events IN ROW EXCLUSIVE MODE")  # another writer, mid-transaction
+        inserted: list = []
+        thread = threading.Thread(target=lambda: inserted.append(recorder.insert_events([event(uuid.uuid4(), 1)])))
+        thread.start()
+        waiting = []
+        for _ in range(100):
+            waiting = other.execute(
+                "SELECT mode FROM pg_locks WHERE relation = 'stored_events'::regclass AND NOT granted").fetchall()
+            if waiting:
+                break
+            thread.join(0.05)
+        assert waiting == [("ExclusiveLock",)] and not inserted
+        other.rollback()
+        thread.join(10)
+    assert inserted == [[2]]

@@ -93,9 +93,14 @@ class TestApplicationRecorder(_FreshDatabase, ApplicationRecorderTestCase):
             assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
     def test_insert_takes_the_table_lock(self) -> None:
+        """The library's DB functions insert without it; ours (``oms_insert_events``) takes it
+        (tests/infrastructure/test_event_recorder.py shows an insert waiting for it)."""
         recorder = self.create_recorder()
         assert not self.datastore.enable_db_functions
         assert any("LOCK TABLE" in s.as_string() for s in recorder.lock_table_statements)
+        with psycopg.connect(self.url) as conn:
+            body = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'oms_insert_events'").fetchone()[0]
+        assert "LOCK TABLE" in body and "IN EXCLUSIVE MODE" in body
 
 
 class TestNonInterleavingNotificationIDs(_FreshDatabase, NonInterleavingNotificationIDsBaseCase):
