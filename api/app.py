@@ -10,10 +10,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from typing import Any
+
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import Schema
+from pydantic import BaseModel
 
 from api.deps import RequestIdMiddleware, WritePositions
+from api.parsing import manual_body_models
 from api.problems import Problem, install_problem_handlers, problem_responses
 from api.responses import OrjsonResponse
 from api.routes import (
@@ -85,6 +91,7 @@ def create_app(system: System | None = None) -> FastAPI:
         openapi_tags=TAGS,
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
+        telemetry=telemetry_at_start(),
     )
     app.state.system = system
     app.state.write_positions = WritePositions()
@@ -94,6 +101,29 @@ def create_app(system: System | None = None) -> FastAPI:
         app.include_router(module.router)
     _document_problem_schema(app)
     return app
+
+
+def _component_schemas(model: type[BaseModel]) -> dict[str, Any]:
+    """``model`` and the models it refers to, as FastAPI documents a body parameter's model."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = {**schema.pop("$defs", {}), model.__name__: schema}
+    return {name: jsonable_encoder(Schema(**definition), by_alias=True, exclude_none=True)
+            for name, definition in definitions.items()}
+
+
+def telemetry_at_start() -> dict[str, bool]:
+    """FastAPI's OpenTelemetry spans, metrics and logs, for each provider the process has set up
+    by the time the app is built (e.g. by ``opentelemetry-instrument``). FastAPI would otherwise
+    look the three providers up on every request to learn that none is set."""
+    from opentelemetry import metrics, trace
+    from opentelemetry._logs import get_logger_provider
+
+    def configured(provider: object) -> bool:
+        # OpenTelemetry's API stands in with proxies until a provider is set (FastAPI's own test).
+        return type(provider).__name__ not in ("ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider")
+
+    return {"tracing": configured(trace.get_tracer_provider()), "metrics": configured(metrics.get_meter_provider()),
+            "logs": configured(get_logger_provider())}
 
 
 def _build_and_start() -> System:
@@ -121,6 +151,9 @@ def _document_problem_schema(app: FastAPI) -> None:
             components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
             for name, definition in components["Problem"].pop("$defs", {}).items():
                 components.setdefault(name, definition)
+            for model in manual_body_models:  # bodies that routes read themselves (api/parsing.py)
+                for name, definition in _component_schemas(model).items():
+                    components.setdefault(name, definition)
             # FastAPI's own 422 model is not what this API returns: point every 422 at Problem.
             for path in schema.get("paths", {}).values():
                 for operation in path.values():

@@ -171,7 +171,7 @@ def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
                 message = "a JSON request body is required"
             elif kind == "extra_forbidden":
                 message = "unknown field"
-            elif kind == "model_attributes_type" or (kind == "dict_type" and not path):
+            elif kind == "model_attributes_type" or (kind in ("dict_type", "model_type") and not path):
                 message = "the request body must be a JSON object"
             result.append({"pointer": json_pointer(path), "detail": message})
         else:

@@ -21,7 +21,9 @@ from api.deps import (
     consistent,
     etag,
     recorded,
+    require_role,
 )
+from api.parsing import TextHeader, json_body, openapi_body
 from api.problems import invalid_parameter, not_found, problem_responses
 from api.responses import OrjsonResponse, order_response
 from api.schemas import (
@@ -37,6 +39,7 @@ from api.schemas import (
     ReturnOut,
 )
 from application import commands
+from infrastructure.api_keys import Role
 from infrastructure.bootstrap import System
 
 try:  # the read model's own error for a cursor it did not issue
@@ -60,21 +63,27 @@ def parse_order_id(order_id: str) -> UUID:
 # ---------------------------------------------------------------- commands
 
 
+IDEMPOTENCY_KEY = TextHeader(
+    "Idempotency-Key", max_length=255,
+    description="Retries with the same key and body return the first result; a different body is 422")
+COMMANDER = require_role(Role.INTEGRATOR)
+
+
 @router.post("", status_code=201, response_model=OrderOut,
              responses={200: {"model": OrderOut,
                               "description": "The order already existed (same channel and external_id, or "
                                              "a retry with the same Idempotency-Key); nothing was recorded"},
-                        **problem_responses(401, 403, 409, 422, 503)})
-async def place_order(
-    body: OrderIn, request: Request, key: Commander,
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", min_length=1, max_length=255,
-        description="Retries with the same key and body return the first result; a different body is 422")] = None,
-) -> OrjsonResponse:
+                        **problem_responses(401, 403, 409, 422, 503)},
+             openapi_extra={"requestBody": openapi_body(OrderIn), "parameters": [IDEMPOTENCY_KEY.openapi()],
+                            "security": [{COMMANDER.scheme_name: []}]})
+async def place_order(request: Request) -> OrjsonResponse:
     """Places an order: it is sourced from the nearest locations with stock and reserved at once;
     payment is authorised by itself right after (poll the order, or read it back)."""
-    # The busiest route reads the System off the app rather than through a dependency: FastAPI
-    # solves every dependency on every request (api/deps.py, ApiKeyBearer).
+    # Every order passes here, so the route reads its parts itself (api/parsing.py): the same
+    # key check, body model and header as parameters would be, without FastAPI's solving of them.
+    key = await COMMANDER(request)
+    body = await json_body(request, OrderIn)
+    idempotency_key = IDEMPOTENCY_KEY(request)
     system: System = request.app.state.system
     fingerprint = None
     if idempotency_key is not None:
