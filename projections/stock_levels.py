@@ -1,6 +1,7 @@
 """``stock_levels`` read model: on hand, reserved and available units per SKU and location."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 from uuid import UUID
 
@@ -42,14 +43,17 @@ class StockLevelsProjection(AggregateStateProjection[StockLevelsView]):
         )
 
     def write(self, curs: Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
+        """One statement for the batch: a row per stock item it touched, each at most once."""
         if not rows:
             return
-        curs.executemany(
-            SQL(
-                "INSERT INTO {} (sku, location_id, on_hand, reserved, available, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (sku, location_id) DO UPDATE SET on_hand = EXCLUDED.on_hand, "
-                "reserved = EXCLUDED.reserved, available = EXCLUDED.available, updated_at = EXCLUDED.updated_at"
-            ).format(self.view.table("stock_levels")),
-            rows,
-        )
+        curs.execute(self._upsert, [list(column) for column in zip(*rows)], prepare=True, binary=True)
+
+    @functools.cached_property
+    def _upsert(self) -> bytes:
+        return SQL(
+            "INSERT INTO {} (sku, location_id, on_hand, reserved, available, updated_at) "
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::integer[], "
+            "%b::timestamptz[]) "
+            "ON CONFLICT (sku, location_id) DO UPDATE SET on_hand = EXCLUDED.on_hand, "
+            "reserved = EXCLUDED.reserved, available = EXCLUDED.available, updated_at = EXCLUDED.updated_at"
+        ).format(self.view.table("stock_levels")).as_bytes(None)
