@@ -1,5 +1,5 @@
 """``make bench-instructions``: CPU instructions per placed order in the steps every order pays
-for on the API process's one core, counted by callgrind.
+for in the service's processes (API, writer, projection worker), counted by callgrind.
 
 On a shared machine the timings of ``make bench`` move by ±15 % from run to run (and the machine
 itself ran at half speed or less in some sessions), which hides any change worth a few percent.
@@ -16,6 +16,9 @@ machine is doing. So a change to these steps is judged here first, and by ``make
   order's events, their mapping to stored events), in batches of 16, from memory.
 - ``store``: the writer's insert of one such batch (96 events) into a fresh database on the local
   server (``BENCH_PG_URL``): this process's side only, the server's work is not counted.
+- ``project``: the projection worker's side of one order (its placement and its authorisation, 7
+  events) in its four read models, which follow a store filled beforehand side by side in batches
+  of 10 orders' events, as under load; the server's work is not counted.
 
 Each is run twice under callgrind with different numbers of iterations; the difference divided
 by the difference of iterations is the count per iteration (start-up and imports cancel out).
@@ -35,11 +38,14 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # (fewer, more) iterations per harness: enough for the difference to dwarf start-up noise.
-ITERATIONS = {"http": (100, 400), "ceiling": (100, 400), "decide": (200, 1200), "store": (50, 250)}
+ITERATIONS = {"http": (100, 400), "ceiling": (100, 400), "decide": (200, 1200), "store": (50, 250),
+              "project": (100, 400)}
 LOCATIONS, SKUS = 20, 1000
 
 
@@ -118,13 +124,17 @@ def _post_orders(app, iterations: int) -> int:  # noqa: ANN001
     return asyncio.run(run())
 
 
-def _decided_batches(orders: int):  # noqa: ANN202 - an iterator of lists of stored events
-    """Decides ``orders`` placements in batches of 16; yields each batch's stored events."""
+def _decided_batches(orders: int, *, authorise: bool = False):  # noqa: ANN202 - an iterator of lists of stored events
+    """Decides ``orders`` placements in batches of 16; yields each batch's stored events. With
+    ``authorise``, the first batch is the seeded locations and stock items, and each batch also
+    records the payment authorisations of the batch before it, as the payment policy does (and a
+    last batch those of the last placements)."""
     from application import commands, handlers
     from application.aggregate_cache import AggregateCache
     from application.context import current_context, system_context
     from application.directory import Directory
     from application.event_store import OrderManagement
+    from application.ports import PaymentResult
     from application.unit_of_work import UnitOfWork
     from domain.location import Location
     from domain.stock import StockItem
@@ -140,10 +150,13 @@ def _decided_batches(orders: int):  # noqa: ANN202 - an iterator of lists of sto
                 item = StockItem(f"SKU-{s:05d}", f"loc-{n:02d}")
                 item.receive(1_000_000)
                 seeded.append(item)
+    seed_events = []
     for aggregate in seeded:
-        aggregate.collect_events()
+        seed_events.extend(aggregate.collect_events())
         cache.put(aggregate.id, aggregate)
     directory.note(seeded)
+    if authorise:  # a store to project from must hold the locations and stock items too
+        yield [app.mapper.to_stored_event(event) for event in seed_events]
 
     rnd = random.Random(7)
 
@@ -166,15 +179,15 @@ def _decided_batches(orders: int):  # noqa: ANN202 - an iterator of lists of sto
 
     context = system_context("Bench")
 
-    def batch(cmds: list[commands.PlaceOrder]) -> list:
+    def batch(decisions: list) -> list:
         """As GroupCommitWriter._decide and _committed do, without the database."""
         staged: dict = {}
         stored = []
-        for cmd in cmds:
+        for decide in decisions:
             uow = UnitOfWork(cache, staged, True)
             token = current_context.set(context)
             try:
-                handlers.place_order(uow, cmd, directory)
+                decide(uow)
                 events = [event for aggregate in uow.changed().values() for event in aggregate.collect_events()]
                 stored.extend([app.mapper.to_stored_event(event) for event in events])
             finally:
@@ -185,9 +198,22 @@ def _decided_batches(orders: int):  # noqa: ANN202 - an iterator of lists of sto
         directory.note(staged.values())
         return stored
 
+    placed: list = []  # the ids of the orders placed by the last batch
+
+    def place(cmd: commands.PlaceOrder) -> Callable:
+        return lambda uow: placed.append(handlers.place_order(uow, cmd, directory)[0].id)
+
+    def authorise_payment(order_id: Any) -> Callable:
+        approved = PaymentResult(True, f"auth_{order_id.hex}")
+        return lambda uow: handlers.record_authorization(uow, order_id, approved)
+
     cmds = [command(i) for i in range(orders)]
     for start in range(0, len(cmds), 16):
-        yield batch(cmds[start:start + 16])
+        due = [authorise_payment(order_id) for order_id in placed] if authorise else []
+        placed.clear()
+        yield batch([place(cmd) for cmd in cmds[start:start + 16]] + due)
+    if authorise and placed:
+        yield batch([authorise_payment(order_id) for order_id in placed])
 
 
 def _decide(iterations: int) -> int:
@@ -234,6 +260,60 @@ def _store(iterations: int) -> int:
         drop_database(name)
 
 
+def _project(iterations: int) -> int:
+    """The projection worker's side of ``iterations`` orders (placement and authorisation, 7
+    events): its four read models following the feed side by side, sharing one read of it, in
+    batches of 10 orders' events, as under load. The store is filled first, the same in both
+    runs, and the first 100 orders warm the read models' caches. Returns the number of orders the
+    read model shows confirmed (placed and authorised)."""
+    import uuid
+
+    import psycopg
+
+    from bench.databases import create_database, drop_database
+
+    from application.event_store import OrderManagement
+    from infrastructure.database import eventsourcing_env
+    from infrastructure.transcoder import OrjsonTranscoder
+    from projections import build_projections
+
+    warm, per_order, batch = 100, 7, 70
+    batches = list(_decided_batches(max(ITERATIONS["project"]) + warm + 16, authorise=True))
+    name = f"oms_instructions_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    try:
+        env = eventsourcing_env(url)
+        env["CREATE_TABLE"] = "y"
+        app = OrderManagement(env, transcoder=OrjsonTranscoder())
+        runners = []
+        try:
+            for stored in batches:
+                app.recorder.insert_events(stored)
+            runners = build_projections(app, url, batch_size=batch)
+            for runner in runners:
+                assert runner._try_lock()
+
+            def project_until(position: int) -> None:
+                while any(runner._position is None or runner._position < position for runner in runners):
+                    for runner in runners:
+                        if runner._position is None or runner._position < position:
+                            runner._process_batch(batch)
+                for runner in runners:
+                    runner._settle()
+
+            seeded = len(batches[0])
+            project_until(seeded + warm * per_order)
+            project_until(seeded + (warm + iterations) * per_order)
+            with psycopg.connect(url) as conn:  # what the read models hold: for the harness's test
+                return conn.execute("SELECT count(*) FROM orders WHERE status = 'confirmed'").fetchone()[0]
+        finally:
+            for runner in runners:
+                runner.close()
+            app.close()
+    finally:
+        drop_database(name)
+
+
 def run_harness(name: str, iterations: int) -> int:
     """Runs a harness; returns what it did (orders answered 201, or events decided or stored)."""
     if name == "http":
@@ -245,6 +325,8 @@ def run_harness(name: str, iterations: int) -> int:
         return _decide(iterations)
     if name == "store":
         return _store(iterations)
+    if name == "project":
+        return _project(iterations)
     raise SystemExit(f"unknown harness {name}")
 
 
@@ -282,7 +364,7 @@ def main() -> int:
         return 0
     ensure_valgrind()
     results = {"date": datetime.now(UTC).isoformat(), "python": sys.version.split()[0]}
-    for name in ("http", "ceiling", "decide", "store"):
+    for name in ("http", "ceiling", "decide", "store", "project"):
         print(f"[instructions] {name} ...", flush=True)
         results[name] = per_iteration(name)
     results["http_over_ceiling"] = round(results["http"]["instructions"] / results["ceiling"]["instructions"], 2)
@@ -296,6 +378,8 @@ def main() -> int:
     per_order = round(results["store"]["instructions"] / 16)
     print(f"{'writer: storing one batch of 16 placements':<44} {results['store']['instructions']:>12,} instructions"
           f"   ({per_order:,} per placement)")
+    print(f"{'projection worker: one order, 4 read models':<44} {results['project']['instructions']:>12,} instructions"
+          f"   (placement and authorisation, batches of 10 orders)")
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0
 

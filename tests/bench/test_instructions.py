@@ -37,3 +37,9 @@ def test_the_store_harness_inserts_whole_batches_and_drops_its_database() -> Non
     with psycopg.connect(PG_ADMIN) as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'oms_instructions_%'").fetchone()[0]
     assert left == 0
+
+
+def test_the_project_harness_projects_placed_and_authorised_orders() -> None:
+    # 100 warm-up orders and 20 measured: confirmed in the orders read model, but for the few
+    # whose authorisation lies beyond the last batch.
+    assert 100 + 20 - 16 <= run_harness("project", 20) <= 100 + 20
