@@ -13,6 +13,7 @@ the database, so it is dropped and rebuilt from the event store on demand.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -288,8 +289,15 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def copy_rows(curs: Cursor[Any], table: Identifier, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    statement = SQL("COPY {} ({}) FROM STDIN").format(table, SQL(", ").join(map(Identifier, columns)))
-    with curs.copy(statement) as copy:
+def copy_rows(curs: Cursor[Any], view: ReadModelView, table: str, columns: Sequence[str],
+              rows: Iterable[Sequence[Any]]) -> None:
+    with curs.copy(_copy_statement(view.schema, table, tuple(columns))) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+@functools.lru_cache(maxsize=64)
+def _copy_statement(schema: str, table: str, columns: tuple[str, ...]) -> bytes:
+    # Rendered once per table: psycopg would otherwise escape every identifier on every call.
+    return SQL("COPY {} ({}) FROM STDIN").format(
+        Identifier(schema, table), SQL(", ").join(map(Identifier, columns))).as_bytes(None)

@@ -19,19 +19,19 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 # Notifications kept: about a second and a half of the feed at full load on the bench machine,
 # many times the runners' batch interval, so a runner that follows the head never misses it.
 WINDOW = 5_000
 
 
-def select_feed(recorder: Any) -> Composed:
+def select_feed(recorder: Any) -> bytes:
     """(from id, to id, limit) -> the notifications in that range, in id order, as tuples."""
     events = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
     return SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
                "WHERE notification_id >= %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
-               ).format(events)
+               ).format(events).as_bytes(None)
 
 
 class FeedRow:

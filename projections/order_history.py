@@ -73,4 +73,4 @@ class OrderHistoryProjection(BatchProjection[OrderHistoryView]):
 
     def write(self, curs: Cursor[Any], staged: list[tuple[Any, ...]]) -> None:
         if staged:
-            copy_rows(curs, self.view.table("order_history"), COLUMNS, staged)
+            copy_rows(curs, self.view, "order_history", COLUMNS, staged)

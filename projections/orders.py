@@ -8,12 +8,13 @@ its lines); after a start, an eviction from the LRU or a reset, all of them are.
 """
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import Cursor
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from application.documents import order_document
 from domain.order import Order
@@ -175,14 +176,19 @@ class OrdersProjection(AggregateStateProjection[OrdersView]):
         return OrderRows(replaced, rows)
 
     def write(self, curs: Cursor[Any], staged: OrderRows) -> None:
-        view = self.view
         for table, order_ids in staged.replaced.items():
             if order_ids:
-                key = "id" if table == "orders" else "order_id"
-                curs.execute(SQL("DELETE FROM {} WHERE {} = ANY(%b)").format(view.table(table), SQL(key)), (order_ids,))
+                curs.execute(self._deletes[table], (order_ids,), prepare=True)
         for table, columns in TABLE_COLUMNS.items():
             if staged.rows[table]:
-                copy_rows(curs, view.table(table), columns, staged.rows[table])
+                copy_rows(curs, self.view, table, columns, staged.rows[table])
+
+    @functools.cached_property
+    def _deletes(self) -> dict[str, bytes]:
+        """Per table, the statement deleting the rows of a list of orders."""
+        return {table: SQL("DELETE FROM {} WHERE {} = ANY(%b)").format(
+                    self.view.table(table), Identifier("id" if table == "orders" else "order_id")).as_bytes(None)
+                for table in TABLE_COLUMNS}
 
 
 def _order_row(order: Order, doc: dict[str, Any]) -> tuple[Any, ...]:

@@ -31,7 +31,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Tracking
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -93,16 +92,22 @@ class ProjectionRunner:
 
         schema = self.view.datastore.schema
         self.lock_key = LOCK_KEY_PREFIX + (self.name if schema == "public" else f"{schema}.{self.name}")
+        # Statements rendered once: psycopg would otherwise escape their identifiers on every call.
         tracking = self.view.table(self.view.tracking_table_name)
         self._select_position_for_update = SQL(
-            "SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(tracking)
+            "SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(tracking).as_bytes(None)
         self._ensure_position_row = SQL(
             "INSERT INTO {} (application_name, notification_id) VALUES (%s, 0) "
-            "ON CONFLICT (application_name) DO NOTHING").format(tracking)
+            "ON CONFLICT (application_name) DO NOTHING").format(tracking).as_bytes(None)
         self._zero_position = SQL(
-            "UPDATE {} SET notification_id = 0 WHERE application_name = %s").format(tracking)
+            "UPDATE {} SET notification_id = 0 WHERE application_name = %s").format(tracking).as_bytes(None)
         self._set_position = SQL(
-            "UPDATE {} SET notification_id = %s WHERE application_name = %s").format(tracking)
+            "UPDATE {} SET notification_id = %s WHERE application_name = %s").format(tracking).as_bytes(None)
+        # A batch's first statement: moves the position from where the batch started to its last
+        # notification, locking the row until the batch commits; no row updated: it had moved.
+        self._advance_position = SQL(
+            "UPDATE {} SET notification_id = %s WHERE application_name = %s AND notification_id = %s"
+        ).format(tracking).as_bytes(None)
         recorder = app.recorder
         events = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
         self._select_feed = select_feed(recorder)
@@ -110,7 +115,7 @@ class ProjectionRunner:
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
             "WHERE notification_id >= %s AND notification_id <= %s "
             "AND get_byte(uuid_send(originator_id), 15) %% %s = %s ORDER BY notification_id LIMIT %s"
-        ).format(events)
+        ).format(events).as_bytes(None)
 
         self._position: int | None = None  # None: read it from the database before the next batch
         self._processing = threading.RLock()
@@ -373,18 +378,13 @@ class ProjectionRunner:
     def _commit(self, start: int, last: int, staged: Any, count: int) -> None:
         """Rows and tracking in one transaction, if the stored position is still ``start``."""
         with self.view.datastore.transaction(commit=True) as curs:
-            if self._partition is not None:  # one process of a partitioned rebuild: rows only
-                self.projection.write(curs, staged)
-                self.batches += 1
-                self.events += count
-                return
-            curs.execute(self._select_position_for_update, (self.app.name,))
-            row = curs.fetchone()
-            stored = row["notification_id"] if row else None
-            if stored != start:
-                raise _PositionMoved(stored)
+            if self._partition is None:  # (one process of a partitioned rebuild writes rows only)
+                curs.execute(self._advance_position, (last, self.app.name, start), prepare=True)
+                if curs.rowcount != 1:
+                    curs.execute(self._select_position_for_update, (self.app.name,))
+                    row = curs.fetchone()
+                    raise _PositionMoved(row["notification_id"] if row else None)
             self.projection.write(curs, staged)
-            self.view._insert_tracking(curs, Tracking(self.app.name, last))
         self.batches += 1
         self.events += count
 
