@@ -73,19 +73,3 @@ class OrjsonTranscoder(Transcoder):
 
     def decode(self, data: bytes) -> Any:
         return _untag(orjson.loads(data))
-
-
-def plain(value: Any) -> Any:
-    """The JSON-ready form of decoded event data, for people: ids, amounts and times as strings."""
-    kind = type(value)
-    if kind is dict:
-        return {k: plain(v) for k, v in value.items()}
-    if kind in (list, tuple):
-        return [plain(v) for v in value]
-    if kind is Decimal:
-        return str(value)
-    if kind is UUID:
-        return str(value)
-    if kind in (datetime, date):
-        return value.isoformat()
-    return value

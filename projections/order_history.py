@@ -13,7 +13,6 @@ from psycopg import Cursor
 
 from application.event_store import META_KEY
 from domain.order import Order
-from infrastructure.transcoder import plain
 from projections.base import BatchProjection, Positioned, ReadModelView, copy_rows, dumps
 
 COLUMNS = (
@@ -54,7 +53,7 @@ def history_row(position: int, event: Any) -> tuple[Any, ...]:
     return (
         position, event.originator_id, event.originator_version, type(event).__name__, event.timestamp,
         meta.get("actor_id"), meta.get("actor_name"), meta.get("request_id"), meta.get("command"),
-        dumps(plain(data)),
+        dumps(data),  # orjson writes ids, times and tuples as JSON text; dumps adds Decimals as strings
     )
 
 
