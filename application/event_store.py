@@ -45,6 +45,15 @@ class AuditMapper(Mapper):
         )
 
 
+def as_read_back(domain_event: Any, context: Any) -> Any:
+    """The event as the mapper gives it back from the store: the same class and attributes, with
+    the audit metadata of the command that recorded it under ``__meta__``. It shares its values
+    with ``domain_event`` (domain events are not changed once recorded)."""
+    read_back = object.__new__(type(domain_event))
+    object.__setattr__(read_back, "__dict__", {**vars(domain_event), META_KEY: context.as_metadata()})
+    return read_back
+
+
 _topics: dict[type, str] = {}
 
 

@@ -81,7 +81,19 @@ class _Submission:
 class _Decided:
     submission: _Submission
     value: Any
+    events: list[Any]  # the domain events, in the order of ``stored``
     stored: list[StoredEvent]
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An event as this writer recorded it: its position in the feed, the stored event and the
+    domain event it was mapped from, and who recorded it (the stored state's audit metadata)."""
+
+    notification_id: int
+    stored: StoredEvent
+    event: Any
+    context: CommandContext
 
 
 class GroupCommitWriter:
@@ -96,6 +108,7 @@ class GroupCommitWriter:
         self._position = 0
         self.directory = Directory()
         self._commit_listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[list[CommittedEvent]], None]] = []
         self.warm = threading.Event()
         self.batches = 0
         self.commands = 0
@@ -111,6 +124,11 @@ class GroupCommitWriter:
     def on_commit(self, listener: Callable[[], None]) -> None:
         """``listener`` is called after every commit (e.g. to wake a projection at once)."""
         self._commit_listeners.append(listener)
+
+    def on_committed_events(self, listener: Callable[[list[CommittedEvent]], None]) -> None:
+        """``listener`` gets every commit's events, in feed order, before the ``on_commit``
+        listeners are called (e.g. a feed of this process that need not read them back)."""
+        self._event_listeners.append(listener)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -290,7 +308,7 @@ class GroupCommitWriter:
             finally:
                 current_context.reset(token)
             staged.update(uow.changed())
-            decided.append(_Decided(submission, value, stored))
+            decided.append(_Decided(submission, value, events, stored))
         return decided
 
     def _committed(self, staged: dict[UUID, Any], decided: list[_Decided], ids: list[int]) -> None:
@@ -312,10 +330,20 @@ class GroupCommitWriter:
             d.submission.future.set_result(CommandResult(d.value, position))
         self.batches += 1
         self.commands += len(decided)
+        if ids and self._event_listeners:
+            committed = self._committed_events(decided, ids)
+            for event_listener in self._event_listeners:
+                event_listener(committed)
         for listener in self._commit_listeners:
             listener()
         self._take_snapshots(staged.values(), decided)
         self.seconds["settling"] += time.perf_counter() - started
+
+    @staticmethod
+    def _committed_events(decided: list[_Decided], ids: list[int]) -> list[CommittedEvent]:
+        positions = iter(ids)
+        return [CommittedEvent(next(positions), stored, event, d.submission.context)
+                for d in decided for event, stored in zip(d.events, d.stored)]
 
     def _take_snapshots(self, aggregates: Iterable[Any], decided: list[_Decided]) -> None:
         intervals = self.app.snapshotting_intervals or {}

@@ -83,6 +83,7 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
     """``read_models=False`` leaves out the projections (the writer process runs none, and their
     connections would count against the server's limit for nothing)."""
     from projections import build_projections
+    from projections.feed import CommittedFeed
     from projections.policy_feed import build_policy_runner
     from projections.queries import ReadModelQueries
 
@@ -104,7 +105,11 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         # hand-offs. An adapter for a real provider gets a pool for its network round trips.
         settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway(), concurrent_calls=1)
         service = OrderService(app, writer, cache, settlement, SandboxCarrier())
-        followers = [build_policy_runner(app, url, PaymentPolicy(settlement),
+        # The payment policy runs beside the writer: it follows the writer's own commits from
+        # memory, and reads from the store only what other writers recorded.
+        committed = CommittedFeed(app)
+        writer.on_committed_events(committed.publish)
+        followers = [build_policy_runner(app, url, PaymentPolicy(settlement), feed=committed,
                                          min_batch_interval=settings.policy_batch_interval)]
     for runner in projections + followers:
         writer.on_commit(runner.notify)

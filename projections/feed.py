@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from typing import Any
 
 from eventsourcing.persistence import Notification
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
+
+from application.event_store import as_read_back
+from application.writer import CommittedEvent
 
 # Notifications kept: about a second and a half of the feed at full load on the bench machine,
 # many times the runners' batch interval, so a runner that follows the head never misses it.
@@ -37,17 +41,30 @@ def select_feed(recorder: Any) -> bytes:
 class FeedRow:
     """One notification as read, and its event once a runner decoded it."""
 
-    __slots__ = ("id", "originator_id", "originator_version", "topic", "state", "_event")
+    __slots__ = ("id", "originator_id", "originator_version", "topic", "state", "_event", "_recorded")
 
     def __init__(self, row: tuple[Any, ...]) -> None:
         self.id, self.originator_id, self.originator_version, self.topic, self.state = row
         self._event: Any = None
+        self._recorded: CommittedEvent | None = None
+
+    @classmethod
+    def recorded(cls, committed: CommittedEvent) -> FeedRow:
+        """A notification this process's writer recorded: its event needs no decoding."""
+        stored = committed.stored
+        row = cls((committed.notification_id, stored.originator_id, stored.originator_version, stored.topic,
+                   stored.state))
+        row._recorded = committed
+        return row
 
     def event(self, mapper: Any) -> Any:
         if self._event is None:  # two runners may both decode it; either object will do
-            self._event = mapper.to_domain_event(Notification(
-                id=self.id, originator_id=self.originator_id, originator_version=self.originator_version,
-                topic=self.topic, state=self.state))
+            if self._recorded is not None:
+                self._event = as_read_back(self._recorded.event, self._recorded.context)
+            else:
+                self._event = mapper.to_domain_event(Notification(
+                    id=self.id, originator_id=self.originator_id, originator_version=self.originator_version,
+                    topic=self.topic, state=self.state))
         return self._event
 
 
@@ -76,7 +93,7 @@ class SharedFeed:
                 self._covered_from, self._covered_to = start + 1, start
             first = bisect.bisect_right(self._ids, start)
             found = self._rows[first:first + limit]
-            if len(found) < limit and self._covered_to < stop:
+            if len(found) < limit and self._covered_to < stop and self._may_read_ahead():
                 fetched = [FeedRow(r) for r in self._query(self._covered_to + 1, stop, limit - len(found))]
                 if fetched:
                     self._rows.extend(fetched)
@@ -85,6 +102,10 @@ class SharedFeed:
                     found.extend(fetched)
                 self._trim()
             return [row for row in found if row.id <= stop]
+
+    def _may_read_ahead(self) -> bool:
+        """Whether a runner at the end of the window asks the database for what follows."""
+        return True
 
     def _query(self, first: int, stop: int, limit: int) -> list[tuple[Any, ...]]:
         with self.app.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
@@ -99,3 +120,48 @@ class SharedFeed:
             del self._rows[:excess]
             del self._ids[:excess]
             self._covered_from = self._ids[0] if self._ids else self._covered_to + 1
+
+
+class CommittedFeed(SharedFeed):
+    """The shared feed of the writer's own process, filled by the writer's commits rather than by
+    reading them back: a policy that follows the feed there (payments) gets the events its own
+    writer just recorded, already decoded, without a query.
+
+    The window holds the writer's commits while their ids follow on from one another. Events of
+    other writers show up as a gap before a commit's first id: the window starts again at that
+    commit, and a runner behind it reads the gap from the store as from any shared feed. Events
+    that other writers recorded after this writer's last commit are read from the store once the
+    writer has been quiet for ``quiet_after`` seconds; while it commits, its next commit's gap
+    reveals them.
+    """
+
+    def __init__(self, app: Any, window: int = WINDOW, *, quiet_after: float = 0.1) -> None:
+        super().__init__(app, window)
+        self.quiet_after = quiet_after
+        self._published_at = float("-inf")
+        self.rows_published = 0
+
+    def publish(self, committed: list[CommittedEvent]) -> None:
+        """The writer's listener (``GroupCommitWriter.on_committed_events``): a commit's events."""
+        rows = [FeedRow.recorded(c) for c in committed]
+        with self._lock:
+            self._published_at = time.monotonic()
+            rows = [row for row in rows if row.id > self._covered_to]  # read from the store meanwhile
+            if not rows:
+                return
+            first, last = rows[0].id, rows[-1].id
+            if last - first + 1 != len(rows):  # not one run of ids (never seen): trust the store only
+                self._rows, self._ids = [], []
+                self._covered_from, self._covered_to = last + 1, last
+                return
+            if first != self._covered_to + 1:  # a gap: what lies in it is read from the store
+                self._rows, self._ids = [], []
+                self._covered_from = first
+            self._rows.extend(rows)
+            self._ids.extend(row.id for row in rows)
+            self._covered_to = last
+            self.rows_published += len(rows)
+            self._trim()
+
+    def _may_read_ahead(self) -> bool:
+        return time.monotonic() - self._published_at > self.quiet_after
