@@ -13,12 +13,13 @@ from psycopg import Cursor
 
 from application.event_store import META_KEY
 from domain.order import Order
-from projections.base import BatchProjection, Positioned, ReadModelView, copy_rows, dumps
+from projections.base import BatchProjection, JsonbText, Positioned, ReadModelView, copy_rows
 
-COLUMNS = (
-    "position", "order_id", "version", "type", "recorded_at",
-    "actor_id", "actor_name", "request_id", "command", "data",
-)
+# The columns as the projection copies them, with their types (COPY's binary format).
+COLUMNS = {
+    "position": "int8", "order_id": "uuid", "version": "int4", "type": "text", "recorded_at": "timestamptz",
+    "actor_id": "text", "actor_name": "text", "request_id": "text", "command": "text", "data": "jsonb",
+}
 # Library bookkeeping, not the event's own data.
 _NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", META_KEY})
 
@@ -53,7 +54,7 @@ def history_row(position: int, event: Any) -> tuple[Any, ...]:
     return (
         position, event.originator_id, event.originator_version, type(event).__name__, event.timestamp,
         meta.get("actor_id"), meta.get("actor_name"), meta.get("request_id"), meta.get("command"),
-        dumps(data),  # orjson writes ids, times and tuples as JSON text; dumps adds Decimals as strings
+        JsonbText(data),  # orjson writes ids, times and tuples as JSON text; Decimals as strings
     )
 
 

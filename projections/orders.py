@@ -18,19 +18,26 @@ from psycopg.sql import SQL, Identifier
 
 from application.documents import order_document
 from domain.order import Order
-from projections.base import AggregateStateProjection, ReadModelView, copy_rows, dumps
+from projections.base import AggregateStateProjection, JsonbText, ReadModelView, copy_rows
 
-ORDER_COLUMNS = (
-    "id", "channel", "external_id", "status", "payment_status", "fulfillment_status", "currency",
-    "customer_name", "customer_email", "subtotal", "shipping", "total", "captured", "refunded",
-    "cancel_reason", "version", "created_at", "updated_at", "document",
-)
-LINE_COLUMNS = ("order_id", "sku", "quantity", "unit_price", "backordered")
-SHIPMENT_COLUMNS = (
-    "id", "order_id", "location_id", "status", "carrier", "tracking_number", "tracking_url", "delivered_at",
-)
-SHIPMENT_LINE_COLUMNS = ("shipment_id", "order_id", "sku", "quantity")
-RETURN_COLUMNS = ("id", "order_id", "status", "location_id", "refund_amount", "lines", "received")
+# Each table's columns as the projection copies them, with their types (COPY's binary format).
+ORDER_COLUMNS = {
+    "id": "uuid", "channel": "text", "external_id": "text", "status": "text", "payment_status": "text",
+    "fulfillment_status": "text", "currency": "text", "customer_name": "text", "customer_email": "text",
+    "subtotal": "numeric", "shipping": "numeric", "total": "numeric", "captured": "numeric", "refunded": "numeric",
+    "cancel_reason": "text", "version": "int4", "created_at": "timestamptz", "updated_at": "timestamptz",
+    "document": "jsonb",
+}
+LINE_COLUMNS = {"order_id": "uuid", "sku": "text", "quantity": "int4", "unit_price": "numeric", "backordered": "int4"}
+SHIPMENT_COLUMNS = {
+    "id": "text", "order_id": "uuid", "location_id": "text", "status": "text", "carrier": "text",
+    "tracking_number": "text", "tracking_url": "text", "delivered_at": "timestamptz",
+}
+SHIPMENT_LINE_COLUMNS = {"shipment_id": "text", "order_id": "uuid", "sku": "text", "quantity": "int4"}
+RETURN_COLUMNS = {
+    "id": "text", "order_id": "uuid", "status": "text", "location_id": "text", "refund_amount": "numeric",
+    "lines": "jsonb", "received": "jsonb",
+}
 
 
 class OrdersView(ReadModelView):
@@ -199,7 +206,7 @@ def _order_row(order: Order, doc: dict[str, Any]) -> tuple[Any, ...]:
         doc["fulfillment_status"], order.currency, customer.get("name"), customer.get("email"),
         Decimal(totals["subtotal"]), Decimal(totals["shipping"]), Decimal(totals["total"]),
         Decimal(totals["captured"]), Decimal(totals["refunded"]), order.cancel_reason,
-        order.version, order.created_on, order.modified_on, dumps(doc),
+        order.version, order.created_on, order.modified_on, JsonbText(doc),
     )
 
 
@@ -216,5 +223,5 @@ def _child_rows(order: Order, doc: dict[str, Any]) -> tuple[list[tuple[Any, ...]
         for sku, quantity in shipment["lines"].items():
             shipment_lines.append((shipment["id"], order.id, sku, quantity))
     returns = [(ret["id"], order.id, ret["status"], ret["location_id"], Decimal(ret["refund_amount"]),
-                dumps(ret["lines"]), dumps(ret["received"])) for ret in doc["returns"]]
+                JsonbText(ret["lines"]), JsonbText(ret["received"])) for ret in doc["returns"]]
     return lines, shipments, shipment_lines, returns
