@@ -47,6 +47,8 @@ def _tag(value: Any) -> Any:
 
 
 def _untag(value: Any) -> Any:
+    """Turns the tags back into their values, in place: the containers are orjson's fresh ones,
+    and rebuilding every one of them cost a quarter more per decoded event."""
     kind = type(value)
     if kind is dict:
         if len(value) == 1:
@@ -61,9 +63,15 @@ def _untag(value: Any) -> Any:
                 return date.fromisoformat(inner)
             if key == _TUPLE:
                 return tuple(_untag(v) for v in inner)
-        return {k: v if type(v) in _PLAIN else _untag(v) for k, v in value.items()}
+        for k, v in value.items():
+            if type(v) not in _PLAIN:
+                value[k] = _untag(v)  # replacing a value while iterating is allowed (no new keys)
+        return value
     if kind is list:
-        return [v if type(v) in _PLAIN else _untag(v) for v in value]
+        for i, v in enumerate(value):
+            if type(v) not in _PLAIN:
+                value[i] = _untag(v)
+        return value
     return value
 
 
