@@ -147,9 +147,12 @@ class BatchProjection(Projection[TView], Generic[TView]):
     """A projection applied a batch at a time (see the module docstring)."""
 
     name = ""
+    # The topics it applies start with this (the events of one aggregate class); a partitioned
+    # rebuild reads only those. Empty: it decides by ``interested`` alone.
+    topic_prefix = ""
 
-    def interested(self, topic: str) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def interested(self, topic: str) -> bool:
+        return topic.startswith(self.topic_prefix)
 
     def stage(self, events: Sequence[Positioned]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -183,12 +186,9 @@ class AggregateStateProjection(BatchProjection[TView]):
         self.app = app
         self.cache_size = cache_size
         self._cache: OrderedDict[UUID, Any] = OrderedDict()
-        self._prefix = get_topic(self.aggregate_class) + "."
+        self.topic_prefix = get_topic(self.aggregate_class) + "."
         self.loads = 0  # aggregates loaded from the event store (LRU misses)
         self._loader: ThreadPoolExecutor | None = None
-
-    def interested(self, topic: str) -> bool:
-        return topic.startswith(self._prefix)
 
     def reset(self) -> None:
         self._cache.clear()

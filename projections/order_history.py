@@ -63,10 +63,7 @@ class OrderHistoryProjection(BatchProjection[OrderHistoryView]):
 
     def __init__(self, view: OrderHistoryView) -> None:
         super().__init__(view)
-        self._prefix = get_topic(Order) + "."
-
-    def interested(self, topic: str) -> bool:
-        return topic.startswith(self._prefix)
+        self.topic_prefix = get_topic(Order) + "."
 
     def stage(self, events: Sequence[Positioned]) -> list[tuple[Any, ...]]:
         return [history_row(position, event) for position, event in events]

@@ -114,7 +114,8 @@ class ProjectionRunner:
         self._select_partition_feed = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
             "WHERE notification_id >= %s AND notification_id <= %s "
-            "AND get_byte(uuid_send(originator_id), 15) %% %s = %s ORDER BY notification_id LIMIT %s"
+            "AND get_byte(uuid_send(originator_id), 15) %% %s = %s AND starts_with(topic, %s) "
+            "ORDER BY notification_id LIMIT %s"
         ).format(events).as_bytes(None)
 
         self._position: int | None = None  # None: read it from the database before the next batch
@@ -439,8 +440,9 @@ class ProjectionRunner:
             if self._partition is None:
                 curs.execute(self._select_feed, (start + 1, stop, limit), prepare=True)
             else:
+                # Rows only, no position to move: so only the events it applies.
                 curs.execute(self._select_partition_feed, (start + 1, stop, self._partition[1], self._partition[0],
-                                                           limit), prepare=True)
+                                                           self.projection.topic_prefix, limit), prepare=True)
             return [FeedRow(row) for row in curs.fetchall()]
 
     def _prefetch_next(self, start: int, limit: int, until: int | None) -> None:
