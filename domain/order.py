@@ -150,10 +150,8 @@ class Order(Aggregate):
             return "pending"
         if self.backordered:
             return "backordered"
-        live = self._live_shipments()
-        if live and all(s["status"] == "delivered" for s in live):
-            return "completed"
-        return "confirmed"
+        live, _, delivered = self._shipment_counts()
+        return "completed" if live and delivered == live else "confirmed"
 
     @property
     def payment_status(self) -> str:
@@ -167,18 +165,28 @@ class Order(Aggregate):
 
     @property
     def fulfillment_status(self) -> str:
-        live = self._live_shipments()
-        shipped = [s for s in live if s["status"] in ("shipped", "delivered")]
-        delivered = [s for s in live if s["status"] == "delivered"]
+        live, shipped, delivered = self._shipment_counts()
         complete = bool(live) and not self.backordered
         if not shipped:
             return "unfulfilled"
         if delivered:
-            return "delivered" if complete and len(delivered) == len(live) else "partially_delivered"
-        return "shipped" if complete and len(shipped) == len(live) else "partially_shipped"
+            return "delivered" if complete and delivered == live else "partially_delivered"
+        return "shipped" if complete and shipped == live else "partially_shipped"
 
-    def _live_shipments(self) -> list[dict[str, Any]]:
-        return [s for s in self.shipments.values() if s["status"] != "cancelled"]
+    def _shipment_counts(self) -> tuple[int, int, int]:
+        """(live, shipped or delivered, delivered) shipments; a cancelled one is not live. Counted
+        in one pass: every order document and read-model row asks for both statuses."""
+        live = shipped = delivered = 0
+        for s in self.shipments.values():
+            status = s["status"]
+            if status != "cancelled":
+                live += 1
+                if status == "delivered":
+                    shipped += 1
+                    delivered += 1
+                elif status == "shipped":
+                    shipped += 1
+        return live, shipped, delivered
 
     def shipment(self, shipment_id: str) -> dict[str, Any]:
         try:
