@@ -22,7 +22,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, Programm
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
 INSERT_FUNCTION = "oms_insert_events"
@@ -68,10 +68,10 @@ class OmsApplicationRecorder(PostgresApplicationRecorder):
         nothing and raises the library's ``IntegrityError``."""
         if not stored_events:
             return []
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             assert conn.autocommit  # the statement is its own transaction
             self._insert_arrays(curs, stored_events)
-            ids = [row["notification_id"] for row in curs.fetchall()]
+            ids = [notification_id for notification_id, in curs.fetchall()]
         if len(ids) != len(stored_events):
             raise ProgrammingError(f"got {len(ids)} notification ids for {len(stored_events)} events")
         return ids

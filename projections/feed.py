@@ -25,8 +25,9 @@ from psycopg.sql import SQL, Identifier
 from application.event_store import as_read_back
 from application.writer import CommittedEvent
 
-# Notifications kept: about a second and a half of the feed at full load on the bench machine,
-# many times the runners' batch interval, so a runner that follows the head never misses it.
+# Notifications kept (at least; up to twice as many between trims): about a second and a half
+# of the feed at full load on the bench machine, many times the runners' batch interval, so a
+# runner that follows the head never misses it.
 WINDOW = 5_000
 
 
@@ -115,6 +116,10 @@ class SharedFeed:
         return rows
 
     def _trim(self) -> None:
+        """Keeps the latest ``window`` rows once they number twice that: moving the lists up by a
+        few rows after every read cost a copy of the whole window each time."""
+        if len(self._rows) < 2 * self.window:
+            return
         excess = len(self._rows) - self.window
         if excess > 0:
             del self._rows[:excess]
