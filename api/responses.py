@@ -1,11 +1,14 @@
 """The default response class: JSON rendered with orjson (Decimals as strings, never floats)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from application.documents import RenderedDocument
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -31,10 +34,13 @@ class OrjsonResponse(JSONResponse):
         return dumps(content)
 
 
-def order_response(document: dict[str, Any], status_code: int = 200,
-                   headers: dict[str, str] | None = None) -> OrjsonResponse:
-    """An order document with its ETag (the order's version)."""
+def order_response(document: Mapping[str, Any], status_code: int = 200,
+                   headers: dict[str, str] | None = None) -> Response:
+    """An order document with its ETag (the order's version); one rendered elsewhere (by the
+    writer process) goes out as it came."""
     headers = dict(headers or {})
     if document.get("version") is not None:
         headers["ETag"] = f'"{document["version"]}"'
+    if isinstance(document, RenderedDocument):
+        return Response(document.json, status_code=status_code, headers=headers, media_type="application/json")
     return OrjsonResponse(document, status_code=status_code, headers=headers)

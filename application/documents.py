@@ -2,9 +2,12 @@
 the read model (``projections.orders`` stores exactly this) and the as-of view."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from domain.location import Location
 from domain.money import minor_units
@@ -79,6 +82,42 @@ def order_document(order: Order) -> dict[str, Any]:
         "created_at": order.created_on.isoformat(),
         "updated_at": order.modified_on.isoformat(),
     }
+
+
+class RenderedDocument(Mapping[str, Any]):
+    """A document as JSON, rendered by the process that built it, so that the one answering with
+    it (an API process, for the writer process) sends it on without reading it. Its id and
+    version, which the answer's headers need, are at hand; any other key reads the JSON once."""
+
+    __slots__ = ("json", "_id", "_version", "_parsed")
+
+    def __init__(self, json: bytes, id: str, version: int) -> None:  # noqa: A002 - the document's own key
+        self.json = json
+        self._id = id
+        self._version = version
+        self._parsed: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> RenderedDocument:
+        return cls(orjson.dumps(document), document["id"], document["version"])
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "id":
+            return self._id
+        if key == "version":
+            return self._version
+        return self._document()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._document())
+
+    def __len__(self) -> int:
+        return len(self._document())
+
+    def _document(self) -> dict[str, Any]:
+        if self._parsed is None:
+            self._parsed = orjson.loads(self.json)
+        return self._parsed
 
 
 def location_document(location: Location) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from application.context import CommandContext
 from application.service import OrderService, Outcome
 from application.writer import OutcomeUnknown, WriterUnavailable
 from infrastructure.writer_process import WRITER_CALLS
-from infrastructure.writer_wire import HEADER, decode, encode
+from infrastructure.writer_wire import HEADER, decode, decode_placed, encode, encode_placement
 
 
 class WriterClient:
@@ -100,7 +100,8 @@ class RemoteOrderService:
         self.timeout = timeout  # for the commands that hold a worker thread, as OrderService's
 
     async def place_order_async(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
-        return await self.client.call("place_order", cmd, ctx)
+        """Answered with the order document as the writer process rendered it (sent on as is)."""
+        return decode_placed(await self.client.call("place_order", encode_placement(cmd, ctx)))
 
     def order_as_of(self, order_id: UUID, at: datetime) -> dict[str, Any]:
         return self._local.order_as_of(order_id, at)

@@ -21,7 +21,15 @@ from typing import Any
 
 from application.service import OrderService, is_replay
 from application.writer import CommandResult
-from infrastructure.writer_wire import HEADER, RemoteFailure, decode, encode, transportable
+from infrastructure.writer_wire import (
+    HEADER,
+    RemoteFailure,
+    decode,
+    decode_placement,
+    encode,
+    encode_placed,
+    transportable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +121,7 @@ class WriterServer:
             connection.answer(call_id, error=RemoteFailure(f"the writer has no call {method!r}"))
         elif method == "place_order":  # the hot path: no thread of its own, answered from the commit
             try:
-                future = self.service.submit_placement(*args)
+                future = self.service.submit_placement(*decode_placement(*args))
             except Exception as error:  # noqa: BLE001 - e.g. the writer is shutting down
                 connection.answer(call_id, error=error)
                 return
@@ -130,9 +138,12 @@ class WriterServer:
             connection.answer(call_id, error=error)
             return
         if is_replay(result):
-            self._pool.submit(self._answer, connection, call_id, self.service.placement_outcome, result)
+            self._pool.submit(self._answer, connection, call_id, self._placed_answer, result)
         else:
-            self._answer(connection, call_id, self.service.placement_outcome, result)
+            self._answer(connection, call_id, self._placed_answer, result)
+
+    def _placed_answer(self, result: CommandResult) -> tuple:
+        return encode_placed(self.service.placement_outcome(result))
 
     @staticmethod
     def _answer(connection: _Connection, call_id: int, function: Any, *args: Any) -> None:

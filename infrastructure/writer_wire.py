@@ -16,7 +16,15 @@ import os
 import pickle
 import struct
 import tempfile
+from decimal import Decimal
 from typing import Any
+
+import orjson
+
+from application.commands import PlaceOrder
+from application.context import CommandContext
+from application.documents import RenderedDocument
+from application.service import Outcome
 
 HEADER = struct.Struct(">I")
 PROTOCOL = 5
@@ -65,6 +73,44 @@ def transportable(error: BaseException) -> BaseException:
         return error
     except Exception:  # noqa: BLE001 - anything that does not survive the trip
         return RemoteFailure(f"{type(error).__name__}: {error}")
+
+
+# ---------------------------------------------------------------- placements
+#
+# Every order crosses the socket twice, so a placement skips pickling's generic walk of objects
+# (the command's dataclasses and Decimals, the answer's nested document): the command goes as
+# orjson of its fields, its amounts as decimal strings, and the answer as the document's JSON,
+# which the API process sends on as it is. The frame around them is still a pickle, of a tuple.
+
+
+def encode_placement(cmd: PlaceOrder, ctx: CommandContext) -> bytes:
+    """The command's fields and context as JSON; amounts (lines' unit prices, the shipping price)
+    as decimal strings. Anything else that is not JSON refuses to encode rather than change."""
+    return orjson.dumps((
+        cmd.channel, cmd.external_id, cmd.currency, cmd.customer, cmd.shipping_address,
+        [{**line, "unit_price": str(line["unit_price"])} for line in cmd.lines], str(cmd.shipping_price),
+        cmd.payment, cmd.idempotency_key, cmd.request_fingerprint, cmd.key_owner,
+        ctx.actor_id, ctx.actor_name, ctx.command, ctx.request_id))
+
+
+def decode_placement(data: bytes) -> tuple[PlaceOrder, CommandContext]:
+    (channel, external_id, currency, customer, shipping_address, lines, shipping_price, payment,
+     idempotency_key, request_fingerprint, key_owner, actor_id, actor_name, command, request_id) = orjson.loads(data)
+    for line in lines:
+        line["unit_price"] = Decimal(line["unit_price"])
+    return (PlaceOrder(channel, external_id, currency, customer, shipping_address, lines, Decimal(shipping_price),
+                       payment, idempotency_key, request_fingerprint, key_owner),
+            CommandContext(actor_id, actor_name, command, request_id))
+
+
+def encode_placed(outcome: Outcome) -> tuple[bytes, str, int, int | None, bool]:
+    document = outcome.document
+    return orjson.dumps(document), document["id"], document["version"], outcome.position, outcome.created
+
+
+def decode_placed(answer: tuple[bytes, str, int, int | None, bool]) -> Outcome:
+    json, order_id, version, position, created = answer
+    return Outcome(RenderedDocument(json, order_id, version), position, created)
 
 
 def writer_socket_directory() -> str:

@@ -133,11 +133,11 @@ def test_commands_from_the_routes_worker_threads_and_the_writers_status(node, ct
     assert status["cache"] in {"warm", "warming"}
 
 
-def test_without_a_writer_process_commands_are_refused_as_unavailable(socket_path):
+def test_without_a_writer_process_commands_are_refused_as_unavailable(socket_path, ctx):
     remote_only = RemoteOrderService(None, WriterClient(socket_path))  # type: ignore[arg-type]
 
     async def place():
-        return await remote_only.place_order_async(order_command("o-1", {"A": 1}), None)
+        return await remote_only.place_order_async(order_command("o-1", {"A": 1}), ctx)
 
     with pytest.raises(WriterUnavailable):
         run(place)
