@@ -109,6 +109,7 @@ class GroupCommitWriter:
         self.directory = Directory()
         self._commit_listeners: list[Callable[[], None]] = []
         self._event_listeners: list[Callable[[list[CommittedEvent]], None]] = []
+        self._batch_listeners: list[Callable[[], None]] = []
         self.warm = threading.Event()
         self.batches = 0
         self.commands = 0
@@ -124,6 +125,15 @@ class GroupCommitWriter:
     def on_commit(self, listener: Callable[[], None]) -> None:
         """``listener`` is called after every commit (e.g. to wake a projection at once)."""
         self._commit_listeners.append(listener)
+
+    def on_batch_answered(self, listener: Callable[[], None]) -> None:
+        """``listener`` is called on the writer thread once every command of a batch has been
+        answered, committed, refused or failed (e.g. to send a batch's answers together)."""
+        self._batch_listeners.append(listener)
+
+    def in_writer_thread(self) -> bool:
+        """Whether the caller runs on the writer thread (a command's done-callback usually does)."""
+        return self._thread is not None and threading.current_thread() is self._thread
 
     def on_committed_events(self, listener: Callable[[list[CommittedEvent]], None]) -> None:
         """``listener`` gets every commit's events, in feed order, before the ``on_commit``
@@ -182,8 +192,6 @@ class GroupCommitWriter:
     def execute(self, handler: Handler[Any], context: CommandContext, timeout: float = 60) -> CommandResult:
         return self.submit(handler, context).result(timeout)
 
-    # ---------------------------------------------------------------- reading
-
     # ---------------------------------------------------------------- the loop
 
     def _run(self) -> None:
@@ -203,6 +211,9 @@ class GroupCommitWriter:
                 for submission in batch:
                     if not submission.future.done():
                         submission.future.set_exception(WriterUnavailable(str(error)))
+            finally:
+                for listener in self._batch_listeners:
+                    listener()
 
     def _commit(self, batch: list[_Submission]) -> None:
         """Optimistically first: decide without any lock, insert with expected versions. If

@@ -34,14 +34,28 @@ class WriterClient:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._connecting: asyncio.Task[asyncio.StreamWriter] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Frames of the calls made in this turn of the event loop, written together at its end.
+        self._outgoing: list[bytes] = []
+        self._outgoing_stream: asyncio.StreamWriter | None = None
 
     async def call(self, method: str, *args: Any) -> Any:
         stream, pending = await self._connection()
         call_id = next(self._ids)
         answer = asyncio.get_running_loop().create_future()
         pending[call_id] = answer
-        stream.write(encode((call_id, method, args)))
+        if self._outgoing_stream is not stream:
+            self._write()  # what was meant for a connection since lost (its reader fails those calls)
+            self._outgoing_stream = stream
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._outgoing.append(encode((call_id, method, args)))
         return await answer
+
+    def _write(self) -> None:
+        frames, stream = self._outgoing, self._outgoing_stream
+        self._outgoing = []
+        if frames and stream is not None and not stream.is_closing():
+            stream.write(b"".join(frames))
 
     async def _connection(self) -> tuple[asyncio.StreamWriter, dict[int, asyncio.Future[Any]]]:
         loop = asyncio.get_running_loop()

@@ -41,22 +41,37 @@ WRITER_CALLS = frozenset({
 
 
 class _Connection:
-    """One API process's socket: answers are written whole, one at a time, from any thread."""
+    """One API process's socket: answers are written whole, one at a time, from any thread; the
+    answers of one writer batch may be held back and sent together (``later``, then ``flush``)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._lock = threading.Lock()
+        self._held: list[bytes] = []
 
-    def answer(self, call_id: int, outcome: Any = None, error: BaseException | None = None) -> None:
+    def answer(self, call_id: int, outcome: Any = None, error: BaseException | None = None, *,
+               later: bool = False) -> None:
         if error is not None:
             sent = transportable(error)
             if isinstance(sent, RemoteFailure):  # not a refusal: a failure the API answers 500
                 log.error("a command failed in the writer process", exc_info=error)
             error = sent
         frame = encode((call_id, outcome, error))
+        with self._lock:
+            if later:
+                self._held.append(frame)
+            else:
+                self._send(frame)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._held:
+                frames, self._held = self._held, []
+                self._send(b"".join(frames))
+
+    def _send(self, data: bytes) -> None:
         try:
-            with self._lock:
-                self.sock.sendall(frame)
+            self.sock.sendall(data)
         except OSError:  # the API process went away; it answers its callers itself
             pass
 
@@ -68,6 +83,10 @@ class WriterServer:
         self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="writer-call")
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
+        # Connections holding answers of the writer's current batch: each gets one write per
+        # batch, not one per command (the writer thread sends them, between its batches).
+        self._holding: set[_Connection] = set()
+        service.writer.on_batch_answered(self._flush)
 
     def start(self) -> None:
         if os.path.exists(self.path):
@@ -130,26 +149,36 @@ class WriterServer:
             self._pool.submit(self._answer, connection, call_id, getattr(self.service, method), *args)
 
     def _placed(self, connection: _Connection, call_id: int, done: Future[CommandResult]) -> None:
-        """Runs on the writer thread as the batch is answered: a replay reads the store, so it
-        is answered from the pool instead."""
+        """Runs on the writer thread as the batch is answered (or at once on the reading thread,
+        if the batch was quicker than the callback): a replay reads the store, so it is answered
+        from the pool instead."""
+        later = self.service.writer.in_writer_thread()
+        if later:
+            self._holding.add(connection)
         try:
             result = done.result()
         except BaseException as error:  # noqa: BLE001 - the command's own failure, for its caller
-            connection.answer(call_id, error=error)
+            connection.answer(call_id, error=error, later=later)
             return
         if is_replay(result):
             self._pool.submit(self._answer, connection, call_id, self._placed_answer, result)
         else:
-            self._answer(connection, call_id, self._placed_answer, result)
+            self._answer(connection, call_id, self._placed_answer, result, later=later)
+
+    def _flush(self) -> None:
+        """The writer's batch listener: sends each connection's answers of the batch together."""
+        holding, self._holding = self._holding, set()
+        for connection in holding:
+            connection.flush()
 
     def _placed_answer(self, result: CommandResult) -> tuple:
         return encode_placed(self.service.placement_outcome(result))
 
     @staticmethod
-    def _answer(connection: _Connection, call_id: int, function: Any, *args: Any) -> None:
+    def _answer(connection: _Connection, call_id: int, function: Any, *args: Any, later: bool = False) -> None:
         try:
             outcome = function(*args)
         except Exception as error:  # noqa: BLE001 - every failure goes back to its caller
-            connection.answer(call_id, error=error)
+            connection.answer(call_id, error=error, later=later)
             return
-        connection.answer(call_id, outcome)
+        connection.answer(call_id, outcome, later=later)

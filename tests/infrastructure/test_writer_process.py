@@ -8,6 +8,7 @@ import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from uuid import UUID
 
 import anyio.to_thread
@@ -68,6 +69,23 @@ def test_many_placements_in_flight_on_one_connection_each_get_their_own_answer(n
     assert all(o.created for o in outcomes)
     assert len({o.position for o in outcomes}) == 40
     assert node.writer.batches < 40  # shared batches: group commit still works across the socket
+
+
+def test_the_answers_of_one_batch_go_to_their_connection_in_one_write(node, ctx, served, monkeypatch):
+    from infrastructure import writer_process
+
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 100})
+    writes = []
+    send = writer_process._Connection._send
+    monkeypatch.setattr(writer_process._Connection, "_send", lambda self, data: (writes.append(data), send(self, data)))
+    batches_before = node.writer.batches
+
+    async def place_many():
+        return await asyncio.gather(*(served.place_order_async(order_command(f"o-{n}", {"A": 1}), ctx)
+                                      for n in range(40)))
+
+    assert all(o.created for o in run(place_many))
+    assert len(writes) <= node.writer.batches - batches_before < 40
 
 
 def test_a_replayed_placement_records_nothing_and_answers_with_the_orders_position(node, ctx, served):
@@ -149,6 +167,8 @@ class _StuckService:
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        # The writer the server sends placements' answers by batches of (none here).
+        self.writer = SimpleNamespace(on_batch_answered=lambda listener: None, in_writer_thread=lambda: False)
 
     def cancel_order(self, cmd, ctx):
         self.entered.set()
