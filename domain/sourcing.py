@@ -33,10 +33,13 @@ class SourcingPlan:
 
 def plan_sourcing(demand: dict[str, int], candidates: list[Candidate]) -> SourcingPlan:
     """Plans shipments for ``demand`` (sku -> units) from ``candidates``."""
-    nearest_first = sorted(candidates, key=lambda c: (c.distance_km, c.location_id))
-    useful = [c for c in nearest_first if any(c.available.get(sku, 0) > 0 for sku in demand)]
+    nearest_first = sorted(candidates, key=_nearness)
+    useful = [c for c in nearest_first if _has_any(c.available, demand)]
 
-    total_available = {sku: sum(c.available.get(sku, 0) for c in useful) for sku in demand}
+    total_available = dict.fromkeys(demand, 0)
+    for c in useful:
+        for sku in demand:
+            total_available[sku] += c.available.get(sku, 0)
     coverable = {sku: min(qty, total_available[sku]) for sku, qty in demand.items()}
     backordered = {sku: demand[sku] - coverable[sku] for sku in demand if demand[sku] > coverable[sku]}
     coverable = {sku: qty for sku, qty in coverable.items() if qty > 0}
@@ -45,6 +48,20 @@ def plan_sourcing(demand: dict[str, int], candidates: list[Candidate]) -> Sourci
 
     chosen = _fewest_locations(coverable, useful) or _greedy_cover(coverable, useful)
     return SourcingPlan(_assign(coverable, chosen), backordered)
+
+
+# Explicit loops below where the obvious any()/sum() over a generator would do: they run for
+# every candidate of every order, and a generator costs more to set up than the work it does.
+
+def _nearness(c: Candidate) -> tuple[float, str]:
+    return c.distance_km, c.location_id
+
+
+def _has_any(available: dict[str, int], demand: dict[str, int]) -> bool:
+    for sku in demand:
+        if available.get(sku, 0) > 0:
+            return True
+    return False
 
 
 def _covers(locations: tuple[Candidate, ...], demand: dict[str, int]) -> bool:
@@ -69,7 +86,12 @@ def _fewest_locations(demand: dict[str, int], nearest_first: list[Candidate]) ->
 def _any_line_splits(demand: dict[str, int], candidates: list[Candidate]) -> bool:
     """Whether some location has part of a line but not all of it; if none has, every cover
     ships each line whole and the whole-line search is already exact."""
-    return any(0 < c.available.get(sku, 0) < qty for c in candidates for sku, qty in demand.items())
+    for c in candidates:
+        available = c.available
+        for sku, qty in demand.items():
+            if 0 < available.get(sku, 0) < qty:
+                return True
+    return False
 
 
 def _fewest_whole_line_locations(demand: dict[str, int], nearest_first: list[Candidate]) -> list[Candidate] | None:
@@ -92,7 +114,7 @@ def _fewest_whole_line_locations(demand: dict[str, int], nearest_first: list[Can
             for mask, _ in combo:
                 union |= mask
             if union == everything:
-                chosen = tuple(sorted((c for _, c in combo), key=lambda c: (c.distance_km, c.location_id)))
+                chosen = tuple(sorted((c for _, c in combo), key=_nearness))
                 if best is None or _nearer(chosen, best):
                     best = chosen
         if best is not None:
@@ -101,7 +123,7 @@ def _fewest_whole_line_locations(demand: dict[str, int], nearest_first: list[Can
 
 
 def _nearer(a: tuple[Candidate, ...], b: tuple[Candidate, ...]) -> bool:
-    return [(c.distance_km, c.location_id) for c in a] < [(c.distance_km, c.location_id) for c in b]
+    return [_nearness(c) for c in a] < [_nearness(c) for c in b]
 
 
 def _fewest_split_locations(demand: dict[str, int], nearest_first: list[Candidate],
@@ -129,7 +151,7 @@ def _greedy_cover(demand: dict[str, int], nearest_first: list[Candidate]) -> lis
         chosen.append(best)
         for sku, qty in remaining.items():
             remaining[sku] = qty - min(best.available.get(sku, 0), qty)
-    return sorted(chosen, key=lambda c: (c.distance_km, c.location_id))
+    return sorted(chosen, key=_nearness)
 
 
 def _assign(demand: dict[str, int], chosen: list[Candidate]) -> list[tuple[str, dict[str, int]]]:
