@@ -85,6 +85,17 @@ class _Decided:
     stored: list[StoredEvent]
 
 
+@dataclass
+class _Batch:
+    submissions: list[_Submission]
+    # What a later batch's decisions read: this batch's changes over those of the batch before.
+    staged: dict[UUID, Any]
+    changed: dict[UUID, Any]  # this batch's own changes, for the cache once it has committed
+    decided: list[_Decided]
+    stored: list[StoredEvent]
+    insert: Future[list[int]] | None  # the ids of ``stored`` once committed
+
+
 @dataclass(frozen=True)
 class CommittedEvent:
     """An event as this writer recorded it: its position in the feed, the stored event and the
@@ -121,6 +132,8 @@ class GroupCommitWriter:
         self.seconds = {"deciding": 0.0, "storing": 0.0, "settling": 0.0}
         self._others_active_until = 0.0
         self._last_commit_at = 0.0
+        # Inserts run here, so that the next batch is decided while one waits for its commit.
+        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="event-store-insert")
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """``listener`` is called after every commit (e.g. to wake a projection at once)."""
@@ -173,6 +186,7 @@ class GroupCommitWriter:
             self._wakeup.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._inserter.shutdown(wait=False)
         while self._queue:
             future = self._queue.popleft().future
             if future.set_running_or_notify_cancel():  # not for a caller that gave up already
@@ -195,68 +209,116 @@ class GroupCommitWriter:
     # ---------------------------------------------------------------- the loop
 
     def _run(self) -> None:
+        in_flight: _Batch | None = None
         while True:
             with self._wakeup:
-                while not self._queue and not self._stopping:
+                while not self._queue and not self._stopping and in_flight is None:
                     self._wakeup.wait()
-                if self._stopping and not self._queue:
+                if self._stopping and not self._queue and in_flight is None:
                     return
                 taken = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             # From here on a caller can no longer cancel: its command may be recorded.
             batch = [s for s in taken if s.future.set_running_or_notify_cancel()]
             try:
-                self._commit(batch)
+                in_flight = self._step(in_flight, batch)
             except BaseException as error:  # never let the writer thread die with callers waiting
                 log.exception("group commit failed")
-                for submission in batch:
+                for submission in (in_flight.submissions if in_flight else []) + batch:
                     if not submission.future.done():
                         submission.future.set_exception(WriterUnavailable(str(error)))
+                in_flight = None
             finally:
                 for listener in self._batch_listeners:
                     listener()
 
-    def _commit(self, batch: list[_Submission]) -> None:
-        """Optimistically first: decide without any lock, insert with expected versions. If
-        another writer got in between, decide the batch again while holding the event table's
-        lock, which no other writer can pass, so the second attempt cannot conflict."""
+    def _step(self, in_flight: _Batch | None, batch: list[_Submission]) -> _Batch | None:
+        """Pipelined group commit: while one batch's insert is in flight, the next is decided on
+        top of its (not yet committed) changes, and sent as soon as the first has committed; only
+        then is the first answered. If the first fails, the next is decided again from scratch:
+        nothing of it was recorded or answered. Returns the batch now in flight."""
+        if in_flight is None:
+            return self._begin(batch) if batch else None
+        ahead = self._decide_ahead(batch, in_flight) if batch and not self._needs_catching_up() else None
+        started = time.perf_counter()
+        try:
+            try:
+                ids = in_flight.insert.result()
+            finally:
+                self.seconds["storing"] += time.perf_counter() - started
+        except IntegrityError:
+            self.conflicts += 1
+            log.info("group commit conflict (%d commands); deciding again under the table lock",
+                     len(in_flight.decided))
+            self.cache.evict(in_flight.changed)
+            self._commit_exclusively(in_flight.submissions)
+            return self._begin(batch) if batch else None
+        except Exception as error:
+            self._failed(in_flight.changed, in_flight.decided, error)
+            return self._begin(batch) if batch else None
+        if ahead is not None:
+            ahead.insert = self._send(ahead.stored)
+        self._committed(in_flight.changed, in_flight.decided, ids)
+        if ahead is None and batch:
+            return self._begin(batch)
+        return ahead
+
+    def _needs_catching_up(self) -> bool:
+        """Whether to look for other writers' events first: while they are active, and after a pause."""
         now = time.monotonic()
-        current = now < self._others_active_until or now - self._last_commit_at > IDLE_SECONDS
+        return now < self._others_active_until or now - self._last_commit_at > IDLE_SECONDS
+
+    def _begin(self, batch: list[_Submission]) -> _Batch | None:
+        """Decides a batch with nothing in flight and sends its insert. Optimistically: decide
+        without any lock, insert with expected versions. If another writer got in between, the
+        batch is decided again while holding the event table's lock, which no other writer can
+        pass, so the second attempt cannot conflict."""
+        current = self._needs_catching_up()
         if current:
             self._catch_up()
         staged: dict[UUID, Any] = {}
         refused: list[tuple[_Submission, Exception]] = []
         started = time.perf_counter()
         decided = self._decide(batch, staged, presume_unknown_is_new=True, refused=refused)
-        stored = [event for d in decided for event in d.stored]
-        decided_at = time.perf_counter()
-        self.seconds["deciding"] += decided_at - started
+        self.seconds["deciding"] += time.perf_counter() - started
         # A refusal records nothing, so no unique key would catch one decided on a copy that
         # another process has moved on (e.g. "payment is pending" just after it was authorised):
         # before it is answered, the feed's head confirms that nothing else was recorded.
         if refused and not current and (self.app.recorder.max_notification_id() or 0) > self._position:
             self.cache.evict(staged)
             self._commit_exclusively(batch)
-            return
+            return None
         for submission, error in refused:
             submission.future.set_exception(error)
+        stored = [event for d in decided for event in d.stored]
         if not stored:
             self._committed(staged, decided, [])
-            return
-        try:
-            try:
-                ids = self.app.recorder.insert_events(stored)
-            finally:
-                self.seconds["storing"] += time.perf_counter() - decided_at
-        except IntegrityError:
-            self.conflicts += 1
-            log.info("group commit conflict (%d commands); deciding again under the table lock", len(decided))
-            self.cache.evict(staged)
-            self._commit_exclusively([d.submission for d in decided])
-            return
-        except Exception as error:
-            self._failed(staged, decided, error)
-            return
-        self._committed(staged, decided, list(ids or []))
+            return None
+        return _Batch(batch, staged, staged, decided, stored, self._send(stored))
+
+    def _decide_ahead(self, batch: list[_Submission], in_flight: _Batch) -> _Batch | None:
+        """The next batch decided on top of the one in flight, its insert not yet sent; None when
+        a command of it was refused (a refusal is answered at once, so it must not rest on
+        changes that may yet fail: such a batch is decided again once the one in flight is done)."""
+        staged = dict(in_flight.staged)
+        changed: dict[UUID, Any] = {}
+        refused: list[tuple[_Submission, Exception]] = []
+        started = time.perf_counter()
+        decided = self._decide(batch, staged, presume_unknown_is_new=True, refused=refused, changed=changed)
+        self.seconds["deciding"] += time.perf_counter() - started
+        if refused:
+            return None
+        return _Batch(batch, staged, changed, decided, [event for d in decided for event in d.stored], None)
+
+    def _send(self, stored: list[StoredEvent]) -> Future[list[int]]:
+        """The insert of a batch's events, on the inserting thread (its own transaction)."""
+        if not stored:
+            done: Future[list[int]] = Future()
+            done.set_result([])
+            return done
+        return self._inserter.submit(self._insert, stored)
+
+    def _insert(self, stored: list[StoredEvent]) -> list[int]:
+        return list(self.app.recorder.insert_events(stored) or [])
 
     def _commit_exclusively(self, batch: list[_Submission]) -> None:
         recorder = self.app.recorder
@@ -297,7 +359,8 @@ class GroupCommitWriter:
 
     def _decide(self, batch: Iterable[_Submission], staged: dict[UUID, Any], *,
                 presume_unknown_is_new: bool,
-                refused: list[tuple[_Submission, Exception]] | None = None) -> list[_Decided]:
+                refused: list[tuple[_Submission, Exception]] | None = None,
+                changed: dict[UUID, Any] | None = None) -> list[_Decided]:
         """Decides each command on top of the ones before it. A command that breaks a rule is
         answered with its error at once, or added to ``refused`` for the caller to answer."""
         decided: list[_Decided] = []
@@ -319,6 +382,8 @@ class GroupCommitWriter:
             finally:
                 current_context.reset(token)
             staged.update(uow.changed())
+            if changed is not None:
+                changed.update(uow.changed())
             decided.append(_Decided(submission, value, events, stored))
         return decided
 

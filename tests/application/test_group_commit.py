@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from application import commands
 from application.writer import GroupCommitWriter, WriterUnavailable
@@ -258,3 +260,82 @@ def test_stopping_answers_the_commands_still_queued_and_skips_those_given_up(nod
     assert given_up.cancelled()
     with pytest.raises(WriterUnavailable):
         waiting.result(1)
+
+
+# ---------------------------------------------------------------- pipelining
+
+
+def _pipelined(node, ctx, item_id, insert_outcomes):
+    """A batch reserving 2 whose insert is held (and fails with the next of ``insert_outcomes``,
+    if any), and a batch reserving 3 queued while it is in flight. Returns both futures and how
+    often the second was decided, and whether its first decision came before the first commit."""
+    inserting, release = threading.Event(), threading.Event()
+    original = node.writer._insert
+    outcomes = list(insert_outcomes)
+
+    def held_insert(stored):
+        inserting.set()
+        release.wait(5)
+        if outcomes:
+            raise outcomes.pop(0)
+        return original(stored)
+
+    node.writer._insert = held_insert
+    second: list = []
+    decisions: list[bool] = []
+
+    def reserve_three(uow):
+        decisions.append(release.is_set())
+        uow.get(item_id).reserve(UUID(int=3), 3)
+
+    def reserve_two_and_queue_the_next(uow):
+        uow.get(item_id).reserve(UUID(int=2), 2)
+        if not second:  # queued while this batch is decided: the writer takes it next
+            second.append(node.writer.submit(reserve_three, ctx))
+
+    first = node.writer.submit(reserve_two_and_queue_the_next, ctx)
+    assert inserting.wait(5)
+    assert _eventually(lambda: decisions)  # decided while the first insert is still held
+    release.set()
+    return first, second[0], decisions
+
+
+def _eventually(check, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_the_next_batch_is_decided_while_one_is_being_inserted_and_committed_after_it(node, ctx):
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+    item_id = stock_item_id("A", "berlin-wh")
+    first, second, decisions = _pipelined(node, ctx, item_id, [])
+    # The second batch saw the first's reservation although it was not yet committed.
+    assert decisions == [False]
+    assert first.result(5).position < second.result(5).position
+    stored = node.app.repository.get(item_id)
+    assert (stored.reserved, node.cache.get(item_id).reserved) == (5, 5)
+
+
+def test_when_the_batch_in_flight_fails_the_one_decided_on_it_is_decided_again(node, ctx):
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+    item_id = stock_item_id("A", "berlin-wh")
+    first, second, decisions = _pipelined(node, ctx, item_id, [OSError("connection lost")])
+    with pytest.raises(WriterUnavailable):
+        first.result(5)
+    assert second.result(5).position
+    assert decisions == [False, True]  # decided again once the first had failed
+    stored = node.app.repository.get(item_id)
+    assert (stored.reserved, node.cache.get(item_id).reserved) == (3, 3)
+
+
+def test_when_the_batch_in_flight_conflicts_both_are_recorded_in_order(node, ctx):
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+    item_id = stock_item_id("A", "berlin-wh")
+    first, second, decisions = _pipelined(node, ctx, item_id, [IntegrityError("duplicate key")])
+    assert first.result(5).position < second.result(5).position
+    assert decisions == [False, True]
+    assert node.app.repository.get(item_id).reserved == 5
