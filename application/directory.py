@@ -27,7 +27,8 @@ TOPICS = (LOCATION_REGISTERED, STOCK_ITEM_OPENED)
 class Directory:
     def __init__(self) -> None:
         self._locations: set[UUID] = set()
-        self._holders: dict[str, set[str]] = {}
+        # Each SKU's set is replaced, never changed in place, so a reader may keep the one it got.
+        self._holders: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     def load(self, recorder: Any, mapper: Any, page: int = 5_000) -> None:
@@ -59,10 +60,9 @@ class Directory:
                 self._add_holder(aggregate.sku, aggregate.location_id)
 
     def _add_holder(self, sku: str, location_id: str) -> None:
-        holders = self._holders.get(sku)
-        if holders is None or location_id not in holders:
-            with self._lock:
-                self._holders[sku] = (holders or set()) | {location_id}
+        if location_id not in self._holders.get(sku, ()):
+            with self._lock:  # read again under the lock: another thread may have added one
+                self._holders[sku] = self._holders.get(sku, frozenset()) | {location_id}
 
     def stock_item_ids(self) -> list[UUID]:
         from domain.stock import stock_item_id
@@ -75,4 +75,4 @@ class Directory:
 
     def holders(self, sku: str) -> frozenset[str]:
         """Ids of the locations that have a stock item of ``sku`` (possibly with nothing left)."""
-        return frozenset(self._holders.get(sku, ()))
+        return self._holders.get(sku, frozenset())
