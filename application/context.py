@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from application.ids import new_request_id
 
@@ -19,6 +20,13 @@ class CommandContext:
         return CommandContext(self.actor_id, self.actor_name, command, self.request_id)
 
     def as_metadata(self) -> dict[str, str]:
+        """A new dict each time: the caller may change it."""
+        return dict(self.metadata)
+
+    @cached_property
+    def metadata(self) -> dict[str, str]:
+        """The audit metadata of every event this command records, built once per command (a
+        command records several events): shared, so read it, never change it."""
         return {
             "actor_id": self.actor_id,
             "actor_name": self.actor_name,

@@ -9,7 +9,8 @@ catches up.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -17,18 +18,20 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.location import Location
-from domain.stock import StockItem
+from domain.stock import StockItem, stock_item_id
 
 LOCATION_REGISTERED = get_topic(Location.LocationRegistered)
 STOCK_ITEM_OPENED = get_topic(StockItem.StockItemOpened)
 TOPICS = (LOCATION_REGISTERED, STOCK_ITEM_OPENED)
+_NONE: Mapping[str, UUID] = MappingProxyType({})
 
 
 class Directory:
     def __init__(self) -> None:
         self._locations: set[UUID] = set()
-        # Each SKU's set is replaced, never changed in place, so a reader may keep the one it got.
-        self._holders: dict[str, frozenset[str]] = {}
+        # SKU -> {location id: stock item id}. Each SKU's mapping is replaced, never changed in
+        # place, so a reader may keep the one it got; the ids are at hand for every order's sourcing.
+        self._holders: dict[str, Mapping[str, UUID]] = {}
         self._lock = threading.Lock()
 
     def load(self, recorder: Any, mapper: Any, page: int = 5_000) -> None:
@@ -60,19 +63,17 @@ class Directory:
                 self._add_holder(aggregate.sku, aggregate.location_id)
 
     def _add_holder(self, sku: str, location_id: str) -> None:
-        if location_id not in self._holders.get(sku, ()):
+        if location_id not in self._holders.get(sku, _NONE):
             with self._lock:  # read again under the lock: another thread may have added one
-                self._holders[sku] = self._holders.get(sku, frozenset()) | {location_id}
+                self._holders[sku] = {**self._holders.get(sku, _NONE), location_id: stock_item_id(sku, location_id)}
 
     def stock_item_ids(self) -> list[UUID]:
-        from domain.stock import stock_item_id
-
-        return [stock_item_id(sku, location_id) for sku, holders in list(self._holders.items())
-                for location_id in holders]
+        return [item_id for holders in list(self._holders.values()) for item_id in holders.values()]
 
     def location_ids(self) -> set[UUID]:
         return set(self._locations)
 
-    def holders(self, sku: str) -> frozenset[str]:
-        """Ids of the locations that have a stock item of ``sku`` (possibly with nothing left)."""
-        return self._holders.get(sku, frozenset())
+    def holders(self, sku: str) -> Mapping[str, UUID]:
+        """The locations that have a stock item of ``sku`` (possibly with nothing left): location
+        id -> the stock item's id. Not to be changed."""
+        return self._holders.get(sku, _NONE)

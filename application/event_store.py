@@ -29,9 +29,8 @@ class AuditMapper(Mapper):
     """
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
-        meta = current_context.get().as_metadata()
         state = dict(vars(domain_event))
-        state[META_KEY] = meta
+        state[META_KEY] = current_context.get().metadata  # the transcoder copies what it encodes
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         class_version = getattr(type(domain_event), "class_version", 1)

@@ -104,8 +104,8 @@ def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, director
     """Every location with some of the demanded SKUs available, with its distance."""
     available: dict[str, dict[str, int]] = {}
     for sku in demand:
-        for location_id in directory.holders(sku):
-            item = uow.read(stock_item_id(sku, location_id))
+        for location_id, item_id in directory.holders(sku).items():
+            item = uow.read(item_id)
             if item is not None and item.available > 0:
                 available.setdefault(location_id, {})[sku] = item.available
     latitude, longitude = address["latitude"], address["longitude"]
