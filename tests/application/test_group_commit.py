@@ -1,6 +1,7 @@
 """The group-commit writer: batching, isolation of failing commands, other writers, no oversell."""
 from __future__ import annotations
 
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -339,3 +340,51 @@ def test_when_the_batch_in_flight_conflicts_both_are_recorded_in_order(node, ctx
     assert first.result(5).position < second.result(5).position
     assert decisions == [False, True]
     assert node.app.repository.get(item_id).reserved == 5
+
+
+def test_under_random_insert_failures_what_was_answered_is_exactly_what_was_recorded(node, ctx):
+    """Many callers at once, every third insert lost: each caller's answer says whether its
+    reservation stands, and the store, the cache and the answers agree; nothing is oversold."""
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 450})
+    item_id = stock_item_id("A", "berlin-wh")
+    chance = random.Random(11)
+    original = node.writer._insert
+
+    def flaky_insert(stored):
+        time.sleep(0.005)  # long enough for callers to queue the next batch behind this one
+        if chance.random() < 0.33:
+            raise OSError("connection lost")
+        return original(stored)
+
+    decided_ahead = 0
+    decide_ahead = node.writer._decide_ahead
+
+    def counting_decide_ahead(batch, in_flight):
+        nonlocal decided_ahead
+        ahead = decide_ahead(batch, in_flight)
+        decided_ahead += ahead is not None
+        return ahead
+
+    node.writer._insert = flaky_insert
+    node.writer._decide_ahead = counting_decide_ahead
+    quantities = [chance.randint(1, 4) for _ in range(240)]
+
+    def reserve(n: int):
+        try:
+            return node.writer.submit(_reserve(item_id, n, quantities[n]), ctx).result(30)
+        except (WriterUnavailable, InsufficientStock) as refused:
+            return refused
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(reserve, range(len(quantities))))
+    node.writer._insert = original
+    recorded = [n for n, answer in enumerate(answers) if not isinstance(answer, Exception)]
+    assert decided_ahead > 0, "no batch was decided while another was in flight"
+    assert any(isinstance(a, WriterUnavailable) for a in answers) and recorded
+    stored = node.app.repository.get(item_id)
+    assert stored.reserved == sum(quantities[n] for n in recorded) <= stored.on_hand == 450
+    assert node.cache.get(item_id).reserved == stored.reserved
+    events = list(node.app.events.get(item_id))
+    assert [event.originator_version for event in events] == list(range(1, len(events) + 1))  # no gap
+    reserved_by = {event.order_id for event in events if type(event).__name__ == "StockReserved"}
+    assert reserved_by == {UUID(int=n) for n in recorded}
