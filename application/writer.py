@@ -88,9 +88,9 @@ class _Decided:
 @dataclass
 class _Batch:
     submissions: list[_Submission]
-    # What a later batch's decisions read: this batch's changes over those of the batch before.
-    staged: dict[UUID, Any]
-    changed: dict[UUID, Any]  # this batch's own changes, for the cache once it has committed
+    # This batch's changes: what the next batch is decided on besides the cache while this one is
+    # in flight, and what goes into the cache once it has committed.
+    changed: dict[UUID, Any]
     decided: list[_Decided]
     stored: list[StoredEvent]
     insert: Future[list[int]] | None  # the ids of ``stored`` once committed
@@ -250,7 +250,8 @@ class GroupCommitWriter:
             log.info("group commit conflict (%d commands); deciding again under the table lock",
                      len(in_flight.decided))
             self.cache.evict(in_flight.changed)
-            self._commit_exclusively(in_flight.submissions)
+            # Not the commands refused already: they were answered.
+            self._commit_exclusively([d.submission for d in in_flight.decided])
             return self._begin(batch) if batch else None
         except Exception as error:
             self._failed(in_flight.changed, in_flight.decided, error)
@@ -293,13 +294,15 @@ class GroupCommitWriter:
         if not stored:
             self._committed(staged, decided, [])
             return None
-        return _Batch(batch, staged, staged, decided, stored, self._send(stored))
+        return _Batch(batch, staged, decided, stored, self._send(stored))
 
     def _decide_ahead(self, batch: list[_Submission], in_flight: _Batch) -> _Batch | None:
         """The next batch decided on top of the one in flight, its insert not yet sent; None when
         a command of it was refused (a refusal is answered at once, so it must not rest on
-        changes that may yet fail: such a batch is decided again once the one in flight is done)."""
-        staged = dict(in_flight.staged)
+        changes that may yet fail: such a batch is decided again once the one in flight is done).
+        Every batch before the one in flight has committed and is in the cache, so its changes
+        are all the decisions need besides the cache."""
+        staged = dict(in_flight.changed)
         changed: dict[UUID, Any] = {}
         refused: list[tuple[_Submission, Exception]] = []
         started = time.perf_counter()
@@ -307,7 +310,7 @@ class GroupCommitWriter:
         self.seconds["deciding"] += time.perf_counter() - started
         if refused:
             return None
-        return _Batch(batch, staged, changed, decided, [event for d in decided for event in d.stored], None)
+        return _Batch(batch, changed, decided, [event for d in decided for event in d.stored], None)
 
     def _send(self, stored: list[StoredEvent]) -> Future[list[int]]:
         """The insert of a batch's events, on the inserting thread (its own transaction)."""

@@ -123,6 +123,17 @@ class Api:
                 return order
             time.sleep(0.05)
 
+    def wait_stock(self, sku: str, until: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+        """Polls ``GET /stock/{sku}`` until ``until(stock)``: for changes the system made on its
+        own (a policy's), which read-your-writes does not wait for."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.get(f"/stock/{sku}")
+            assert r.status_code == 200, r.text
+            if until(r.json()) or time.monotonic() > deadline:
+                return r.json()
+            time.sleep(0.05)
+
     def confirmed_order(self, quantity: int = 1, stock: int = 5) -> dict[str, Any]:
         """A placed and authorised order for a new SKU stocked at a new location."""
         _, sku = self.stocked(stock)

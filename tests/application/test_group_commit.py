@@ -388,3 +388,28 @@ def test_under_random_insert_failures_what_was_answered_is_exactly_what_was_reco
     assert [event.originator_version for event in events] == list(range(1, len(events) + 1))  # no gap
     reserved_by = {event.order_id for event in events if type(event).__name__ == "StockReserved"}
     assert reserved_by == {UUID(int=n) for n in recorded}
+
+
+def test_a_conflict_retries_only_the_commands_of_its_batch_that_were_not_refused(node, ctx):
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+    item_id = stock_item_id("A", "berlin-wh")
+    gate = threading.Event()
+    original = node.writer._insert
+    conflicts = [IntegrityError("duplicate key")]
+
+    def conflicting_once(stored):
+        if conflicts:
+            raise conflicts.pop()
+        return original(stored)
+
+    node.writer._insert = conflicting_once
+    blocker = node.writer.submit(lambda uow: gate.wait(5), ctx)  # the next two queue up behind it
+    kept = node.writer.submit(_reserve(item_id, 1, 2), ctx)
+    refused = node.writer.submit(_reserve(item_id, 2, 100), ctx)
+    gate.set()
+    blocker.result(5)
+    with pytest.raises(InsufficientStock):
+        refused.result(5)
+    assert kept.result(5).position
+    assert not conflicts and node.writer.conflicts == 1
+    assert node.app.repository.get(item_id).reserved == 2
