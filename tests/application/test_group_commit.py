@@ -266,10 +266,13 @@ def test_stopping_answers_the_commands_still_queued_and_skips_those_given_up(nod
 # ---------------------------------------------------------------- pipelining
 
 
-def _pipelined(node, ctx, item_id, insert_outcomes):
-    """A batch reserving 2 whose insert is held (and fails with the next of ``insert_outcomes``,
-    if any), and a batch reserving 3 queued while it is in flight. Returns both futures and how
-    often the second was decided, and whether its first decision came before the first commit."""
+def _pipelined(node, ctx, insert_outcomes):
+    """Five units in stock; a batch reserving 2 whose insert is held (and fails with the next of
+    ``insert_outcomes``, if any), and a batch reserving 3 queued while it is in flight. Returns
+    the stock item's id, both futures, and for each time the second was decided whether the
+    first's insert had been let go by then."""
+    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
+    item_id = stock_item_id("A", "berlin-wh")
     inserting, release = threading.Event(), threading.Event()
     original = node.writer._insert
     outcomes = list(insert_outcomes)
@@ -298,7 +301,7 @@ def _pipelined(node, ctx, item_id, insert_outcomes):
     assert inserting.wait(5)
     assert _eventually(lambda: decisions)  # decided while the first insert is still held
     release.set()
-    return first, second[0], decisions
+    return item_id, first, second[0], decisions
 
 
 def _eventually(check, seconds=5.0):
@@ -311,9 +314,7 @@ def _eventually(check, seconds=5.0):
 
 
 def test_the_next_batch_is_decided_while_one_is_being_inserted_and_committed_after_it(node, ctx):
-    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
-    item_id = stock_item_id("A", "berlin-wh")
-    first, second, decisions = _pipelined(node, ctx, item_id, [])
+    item_id, first, second, decisions = _pipelined(node, ctx, [])
     # The second batch saw the first's reservation although it was not yet committed.
     assert decisions == [False]
     assert first.result(5).position < second.result(5).position
@@ -322,9 +323,7 @@ def test_the_next_batch_is_decided_while_one_is_being_inserted_and_committed_aft
 
 
 def test_when_the_batch_in_flight_fails_the_one_decided_on_it_is_decided_again(node, ctx):
-    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
-    item_id = stock_item_id("A", "berlin-wh")
-    first, second, decisions = _pipelined(node, ctx, item_id, [OSError("connection lost")])
+    item_id, first, second, decisions = _pipelined(node, ctx, [OSError("connection lost")])
     with pytest.raises(WriterUnavailable):
         first.result(5)
     assert second.result(5).position
@@ -334,9 +333,7 @@ def test_when_the_batch_in_flight_fails_the_one_decided_on_it_is_decided_again(n
 
 
 def test_when_the_batch_in_flight_conflicts_both_are_recorded_in_order(node, ctx):
-    stock_up(node.service, ctx, {("berlin-wh", "A"): 5})
-    item_id = stock_item_id("A", "berlin-wh")
-    first, second, decisions = _pipelined(node, ctx, item_id, [IntegrityError("duplicate key")])
+    item_id, first, second, decisions = _pipelined(node, ctx, [IntegrityError("duplicate key")])
     assert first.result(5).position < second.result(5).position
     assert decisions == [False, True]
     assert node.app.repository.get(item_id).reserved == 5
