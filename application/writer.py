@@ -3,7 +3,9 @@
 Commands are decided one after another in memory by a single writer thread, against cached
 aggregates and the not-yet-committed results of earlier commands in the same batch. All their
 events are then inserted in one call to the recorder's default insert path (exclusive table lock,
-so the feed's order is commit order) and every command is answered only after that commit.
+so the feed's order is commit order) and every command is answered only after that commit. The
+insert runs on a thread of its own, so while one batch waits for its commit the next is decided
+on top of its changes (pipelined; see ``_step``).
 
 - A command that breaks its own rules fails alone: its changes were made on private copies.
 - Another writer process is noticed when its events show up between this writer's own (a gap
