@@ -38,7 +38,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,32 @@ def _decide(iterations: int) -> int:
     return sum(len(stored) for stored in _decided_batches(iterations + 96))
 
 
+@contextmanager
+def _fresh_store() -> Iterator[tuple[Any, str]]:
+    """An event store application on a fresh database of the local server: (app, its URL);
+    the database is dropped afterwards."""
+    import uuid
+
+    from bench.databases import create_database, drop_database
+
+    from application.event_store import OrderManagement
+    from infrastructure.database import eventsourcing_env
+    from infrastructure.transcoder import OrjsonTranscoder
+
+    name = f"oms_instructions_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    try:
+        env = eventsourcing_env(url)
+        env["CREATE_TABLE"] = "y"
+        app = OrderManagement(env, transcoder=OrjsonTranscoder())
+        try:
+            yield app, url
+        finally:
+            app.close()
+    finally:
+        drop_database(name)
+
+
 def _store(iterations: int) -> int:
     """Inserts ``iterations`` batches of 16 placements' events (as the decide harness makes them)
     with the writer's insert into a fresh database on the local server; returns the number of
@@ -229,12 +256,6 @@ def _store(iterations: int) -> int:
     import uuid
 
     from eventsourcing.persistence import StoredEvent
-
-    from bench.databases import create_database, drop_database
-
-    from application.event_store import OrderManagement
-    from infrastructure.database import eventsourcing_env
-    from infrastructure.transcoder import OrjsonTranscoder
 
     templates = list(_decided_batches(8 * 16))
     # Every run builds the same number of batches (the most any run inserts), so building them
@@ -245,19 +266,9 @@ def _store(iterations: int) -> int:
         ids: dict = {}
         batches.append([StoredEvent(ids.setdefault(e.originator_id, uuid.UUID(int=n << 64 | len(ids))),
                                     e.originator_version, e.topic, e.state) for e in templates[n % len(templates)]])
-    name = f"oms_instructions_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        env = eventsourcing_env(url)
-        env["CREATE_TABLE"] = "y"
-        app = OrderManagement(env, transcoder=OrjsonTranscoder())
-        try:
-            # The first 5 warm the connection and prepare the statements: the same in both runs.
-            return sum(len(app.recorder.insert_events(stored)) for stored in batches[: iterations + 5])
-        finally:
-            app.close()
-    finally:
-        drop_database(name)
+    with _fresh_store() as (app, _):
+        # The first 5 warm the connection and prepare the statements: the same in both runs.
+        return sum(len(app.recorder.insert_events(stored)) for stored in batches[: iterations + 5])
 
 
 def _project(iterations: int) -> int:
@@ -266,25 +277,13 @@ def _project(iterations: int) -> int:
     batches of 10 orders' events, as under load. The store is filled first, the same in both
     runs, and the first 100 orders warm the read models' caches. Returns the number of orders the
     read model shows confirmed (placed and authorised)."""
-    import uuid
-
     import psycopg
 
-    from bench.databases import create_database, drop_database
-
-    from application.event_store import OrderManagement
-    from infrastructure.database import eventsourcing_env
-    from infrastructure.transcoder import OrjsonTranscoder
     from projections import build_projections
 
     warm, per_order, batch = 100, 7, 70
     batches = list(_decided_batches(max(ITERATIONS["project"]) + warm + 16, authorise=True))
-    name = f"oms_instructions_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        env = eventsourcing_env(url)
-        env["CREATE_TABLE"] = "y"
-        app = OrderManagement(env, transcoder=OrjsonTranscoder())
+    with _fresh_store() as (app, url):
         runners = []
         try:
             for stored in batches:
@@ -309,9 +308,6 @@ def _project(iterations: int) -> int:
         finally:
             for runner in runners:
                 runner.close()
-            app.close()
-    finally:
-        drop_database(name)
 
 
 def run_harness(name: str, iterations: int) -> int:
