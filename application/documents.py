@@ -97,10 +97,6 @@ class RenderedDocument(Mapping[str, Any]):
         self._version = version
         self._parsed: dict[str, Any] | None = None
 
-    @classmethod
-    def of(cls, document: Mapping[str, Any]) -> RenderedDocument:
-        return cls(orjson.dumps(document), document["id"], document["version"])
-
     def __getitem__(self, key: str) -> Any:
         if key == "id":
             return self._id

@@ -294,8 +294,6 @@ class JsonbText(Jsonb):
         return hash(self.obj)
 
 
-
-
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -306,7 +304,7 @@ def copy_rows(curs: Cursor[Any], view: ReadModelView, table: str, columns: Mappi
               rows: Iterable[Sequence[Any]]) -> None:
     """Copies ``rows`` into ``table``; ``columns`` names each column's PostgreSQL type. In
     COPY's binary format: the server then parses no text (numbers, times, ids), which took it
-    about 40 % longer per row of ``orders`` (docs/performance.md, finding 37)."""
+    about 40 % longer per row of ``orders`` (docs/performance.md, finding 36)."""
     with curs.copy(_copy_statement(view.schema, table, tuple(columns))) as copy:
         copy.set_types(list(columns.values()))
         for row in rows:
