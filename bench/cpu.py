@@ -5,6 +5,10 @@ Read from /proc (Linux): per-process user+system ticks of the service's process 
 PostgreSQL's processes, the bench's own children (wrk, pgbench) from ``getrusage``, and the
 machine's busy time from /proc/stat. A PostgreSQL backend that exits during the window takes its
 ticks with it, so for pgbench (whose 64 connections close at the end) use the machine's figure.
+
+This machine is a virtual one: the busy time of /proc/stat includes the time its hypervisor
+gave to other guests while ours had work (steal). It is reported apart (``steal_ms``) and
+``machine_without_steal_ms`` is the machine's figure without it.
 """
 from __future__ import annotations
 
@@ -36,12 +40,15 @@ def _processes() -> dict[int, tuple[str, str, int, int]]:
     return found
 
 
-def _machine() -> tuple[int, int]:
-    """(busy, total) ticks of all cores."""
+def _machine() -> tuple[int, int, int]:
+    """(busy, total, stolen) ticks of all cores. Busy includes stolen time: ticks in which this
+    virtual machine had work but its hypervisor ran another guest instead."""
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is in user already
+    total = sum(values[:8])
+    return total - idle, total, values[7]
 
 
 def _children_seconds() -> float:
@@ -71,6 +78,7 @@ class CpuMeter:
     seconds: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
     machine_busy: float = 0.0
+    machine_stolen: float = 0.0
 
     def __enter__(self) -> CpuMeter:
         self._procs = _processes()
@@ -82,8 +90,10 @@ class CpuMeter:
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self._started
         after = _processes()
-        busy, total = _machine()
-        self.machine_busy = (busy - self._machine[0]) / max(total - self._machine[1], 1)
+        busy, total, stolen = _machine()
+        elapsed = max(total - self._machine[1], 1)
+        self.machine_busy = (busy - self._machine[0]) / elapsed
+        self.machine_stolen = (stolen - self._machine[2]) / elapsed
         by_role: dict[str, int] = {}
         for pid, (comm, cmdline, parent, ticks) in after.items():
             role = _role(pid, after, self.service_pid)
@@ -95,6 +105,9 @@ class CpuMeter:
         self.seconds = {role: ticks / TICKS for role, ticks in by_role.items()}
         self.seconds["load_generator"] = _children_seconds() - self._children
         self.seconds["machine"] = self.machine_busy * CORES * self.wall
+        # Of the machine's busy time, what the hypervisor gave to other guests: not our CPU.
+        self.seconds["steal"] = self.machine_stolen * CORES * self.wall
+        self.seconds["machine_without_steal"] = self.seconds["machine"] - self.seconds["steal"]
 
     def per_request(self, requests: int) -> dict[str, float]:
         """CPU milliseconds per request by role, the machine's busy share, and each role's share
@@ -102,7 +115,8 @@ class CpuMeter:
         requests = max(requests, 1)
         result: dict[str, float] = {f"{role}_ms": round(s * 1000 / requests, 3) for role, s in self.seconds.items()}
         result["machine_busy_pct_of_all_cores"] = round(self.machine_busy * 100, 1)
+        result["steal_pct_of_all_cores"] = round(self.machine_stolen * 100, 1)
         for role, s in self.seconds.items():
-            if role != "machine":
+            if role not in ("machine", "steal", "machine_without_steal"):
                 result[f"{role}_pct_of_a_core"] = round(s / self.wall * 100, 1)
         return result
