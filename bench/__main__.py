@@ -12,7 +12,7 @@
 Before any of it, while the machine is idle, ``bench.bursts`` measures what the machine charges
 for work done in bursts (the same fixed work after a sleep against back to back).
 
-Figures go to ``bench/results/<date>.json``. Nothing here is asserted: these are measurements.
+Figures go to ``bench/results/<date>.json`` (``<date>-2.json`` and on for a day's later runs). Nothing here is asserted: these are measurements.
 Environment: BENCH_PG_URL (server admin URL), BENCH_SECONDS (per load run, default 20),
 BENCH_CONNECTIONS (default 64), BENCH_HISTORY_EVENTS (default 1,000,000), BENCH_WORKERS (1),
 BENCH_PACED_RUNS (paced runs per store size, default 5).
@@ -37,6 +37,7 @@ import psycopg
 from bench import bursts
 from bench.cpu import CORES, CpuMeter
 from bench.databases import create_database, drop_database
+from bench.output import results_path
 from bench.service import ROOT, Client, Service
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
@@ -459,7 +460,7 @@ def main() -> int:
         results["p99_large_vs_empty"] = round(large["p99_ms"] / results["place_order_80pct"]["p99_ms"], 2)
     finally:
         drop_database(name)
-    out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}.json"
+    out = results_path(f"{datetime.now(UTC):%Y-%m-%d}")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
     print(f"\nwritten to {out.relative_to(ROOT)}")

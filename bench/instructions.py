@@ -22,7 +22,7 @@ machine is doing. So a change to these steps is judged here first, and by ``make
 
 Each is run twice under callgrind with different numbers of iterations; the difference divided
 by the difference of iterations is the count per iteration (start-up and imports cancel out).
-Figures go to ``bench/results/instructions-<date>.json``.
+Figures go to ``bench/results/instructions-<date>.json`` (``-2`` and on for a day's later runs).
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.output import results_path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (fewer, more) iterations per harness: enough for the difference to dwarf start-up noise.
@@ -364,7 +366,7 @@ def main() -> int:
         print(f"[instructions] {name} ...", flush=True)
         results[name] = per_iteration(name)
     results["http_over_ceiling"] = round(results["http"]["instructions"] / results["ceiling"]["instructions"], 2)
-    out = ROOT / "bench" / "results" / f"instructions-{datetime.now(UTC):%Y-%m-%d}.json"
+    out = results_path(f"instructions-{datetime.now(UTC):%Y-%m-%d}")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(f"{'POST /orders, HTTP layer (writer stubbed)':<44} {results['http']['instructions']:>12,} instructions")
