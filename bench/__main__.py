@@ -386,6 +386,7 @@ def main() -> int:
     try:
         say("the machine's premium on work done in bursts (bench/bursts.py)")
         results["machine"]["bursts"] = bursts.measure()
+        results["machine"]["wake_up_round_trip"] = bursts.wake_up_round_trip()
         with Service(url, key, workers=WORKERS, log=logs / f"{name}-1.log") as service:
             client = Client(service.base, key)
             seed(client)
@@ -538,6 +539,9 @@ def print_table(r: dict) -> None:
                  f"CPU of a fixed ~0.1 ms piece after a 2 ms sleep vs back to back "
                  f"({small['pause_0.5_ms']['vs_back_to_back']:.2f} × after 0.5 ms, "
                  f"{small['pause_10_ms']['vs_back_to_back']:.2f} × after 10 ms)"))
+    trip = r["machine"]["wake_up_round_trip"]
+    rows.append(("machine: wake-up round trip", f"{trip['wall_us_per_round_trip']:.1f} µs",
+                 "two processes passing a byte back and forth over a Unix socket pair"))
     width = max(len(a) for a, _, _ in rows)
     print()
     for a, b, c in rows:

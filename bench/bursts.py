@@ -8,10 +8,15 @@ This measures that premium on the machine itself, apart from our code: the piece
 (orjson round trips of an order-sized document and dict/list work, the same instructions every
 time), so any difference is the machine's.
 
-``python -m bench.bursts`` prints a table; ``make bench`` records it under ``machine``.
+It also times a wake-up round trip between two processes (``wake_up_round_trip``): the cost of
+the hand-offs the service is made of, which moves with the machine's hour.
+
+``python -m bench.bursts`` prints both; ``make bench`` records them under ``machine``.
 """
 from __future__ import annotations
 
+import os
+import socket
 import statistics
 import sys
 import time
@@ -75,7 +80,41 @@ def measure(sizes: tuple[int, ...] = SIZES, pauses: tuple[float, ...] = PAUSES, 
     return result
 
 
+def wake_up_round_trip(round_trips: int = 20_000) -> dict:
+    """Two processes passing one byte back and forth over a Unix socket pair: each pass is a
+    system call and the wake-up of a sleeping process on the other side, which is what every
+    hand-off between the service's processes and PostgreSQL costs. What moves this figure moves
+    the service and pgbench (both made of such hand-offs) more than it moves the pieces above."""
+    ours, theirs = socket.socketpair()
+    child = os.fork()
+    if child == 0:  # the echoing side
+        ours.close()
+        try:
+            while theirs.recv(1):
+                theirs.sendall(b"x")
+        finally:
+            os._exit(0)
+    theirs.close()
+    try:
+        for _ in range(1000):  # warm-up
+            ours.sendall(b"x")
+            ours.recv(1)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(round_trips):
+            ours.sendall(b"x")
+            ours.recv(1)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        ours.close()
+        os.waitpid(child, 0)
+    return {"wall_us_per_round_trip": round(wall / round_trips * 1e6, 1),
+            "this_side_cpu_us_per_round_trip": round(cpu / round_trips * 1e6, 1)}
+
+
 def main() -> int:
+    trip = wake_up_round_trip()
+    print(f"wake-up round trip between two processes: {trip['wall_us_per_round_trip']} µs "
+          f"({trip['this_side_cpu_us_per_round_trip']} µs of CPU on this side)")
     result = measure()
     print(f"{'piece':<16} " + " ".join(f"{'pause ' + key.split('_')[1] + ' ms':>20}"
                                       for key in next(iter(result.values()))))

@@ -44,3 +44,8 @@ def test_a_day_s_later_runs_are_written_beside_its_first_not_over_it(tmp_path) -
     assert second.name == "2026-12-02-2.json"
     second.write_text("{}")
     assert results_path("2026-12-02", tmp_path).name == "2026-12-02-3.json"
+
+
+def test_the_wake_up_round_trip_is_timed() -> None:
+    trip = bursts.wake_up_round_trip(round_trips=200)
+    assert trip["wall_us_per_round_trip"] > 0 and trip["this_side_cpu_us_per_round_trip"] >= 0
