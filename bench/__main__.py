@@ -12,7 +12,8 @@
 Before any of it, while the machine is idle, ``bench.bursts`` measures what the machine charges
 for work done in bursts (the same fixed work after a sleep against back to back).
 
-Figures go to ``bench/results/<date>.json`` (``<date>-2.json`` and on for a day's later runs). Nothing here is asserted: these are measurements.
+Figures go to ``bench/results/<date>.json`` (``<date>-2.json`` and on for a day's later runs).
+Nothing here is asserted: these are measurements.
 Environment: BENCH_PG_URL (server admin URL), BENCH_SECONDS (per load run, default 20),
 BENCH_CONNECTIONS (default 64), BENCH_HISTORY_EVENTS (default 1,000,000), BENCH_WORKERS (1),
 BENCH_PACED_RUNS (paced runs per store size, default 5).

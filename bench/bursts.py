@@ -9,7 +9,7 @@ This measures that premium on the machine itself, apart from our code: the piece
 time), so any difference is the machine's.
 
 It also times a wake-up round trip between two processes (``wake_up_round_trip``): the cost of
-the hand-offs the service is made of, which moves with the machine's hour.
+the hand-offs the service is made of, recorded to tell the machine's hours apart.
 
 ``python -m bench.bursts`` prints both; ``make bench`` records them under ``machine``.
 """
@@ -59,12 +59,12 @@ def cpu_per_piece(round_trips: int, pause: float, pieces: int) -> float:
 
 def measure(sizes: tuple[int, ...] = SIZES, pauses: tuple[float, ...] = PAUSES, rounds: int = ROUNDS) -> dict:
     """Per piece size: CPU µs per piece at each pause (median of ``rounds`` alternating rounds)
-    and its ratio to back to back. About 30 s."""
+    and its ratio to back to back. About 20 s, most of it asleep."""
     samples: dict[tuple[int, float], list[float]] = {}
     for _ in range(rounds):  # alternating, so that a change in the machine's speed hits every pause alike
         for size in sizes:
             for pause in pauses:
-                # ~0.5 s of work per cell, fewer pieces where the pauses are long
+                # ~0.1 s of CPU per cell; fewer pieces where the pauses are long
                 pieces = 4000 // size if pause < 0.005 else 400 // size * 2
                 samples.setdefault((size, pause), []).append(cpu_per_piece(size, pause, pieces))
     result = {}
@@ -82,9 +82,9 @@ def measure(sizes: tuple[int, ...] = SIZES, pauses: tuple[float, ...] = PAUSES, 
 
 def wake_up_round_trip(round_trips: int = 20_000) -> dict:
     """Two processes passing one byte back and forth over a Unix socket pair: each pass is a
-    system call and the wake-up of a sleeping process on the other side, which is what every
-    hand-off between the service's processes and PostgreSQL costs. What moves this figure moves
-    the service and pgbench (both made of such hand-offs) more than it moves the pieces above."""
+    system call and the wake-up of a sleeping process on the other side, the hand-off that the
+    service's processes, PostgreSQL and pgbench all make many times per order or transaction.
+    Recorded so that runs at different hours of this shared machine can be told apart by it."""
     ours, theirs = socket.socketpair()
     child = os.fork()
     if child == 0:  # the echoing side
