@@ -67,17 +67,17 @@ def measure(sizes: tuple[int, ...] = SIZES, pauses: tuple[float, ...] = PAUSES, 
                 # ~0.1 s of CPU per cell; fewer pieces where the pauses are long
                 pieces = 4000 // size if pause < 0.005 else 400 // size * 2
                 samples.setdefault((size, pause), []).append(cpu_per_piece(size, pause, pieces))
-    result = {}
-    for size in sizes:
-        back_to_back = statistics.median(samples[(size, 0.0)])
-        result[f"{size}_round_trips"] = {
+    median = {cell: statistics.median(values) for cell, values in samples.items()}
+    return {
+        f"{size}_round_trips": {
             f"pause_{pause * 1000:g}_ms": {
-                "cpu_us_per_piece": round(statistics.median(samples[(size, pause)]) * 1e6, 1),
-                "vs_back_to_back": round(statistics.median(samples[(size, pause)]) / back_to_back, 2),
+                "cpu_us_per_piece": round(median[(size, pause)] * 1e6, 1),
+                "vs_back_to_back": round(median[(size, pause)] / median[(size, 0.0)], 2),
             }
             for pause in pauses
         }
-    return result
+        for size in sizes
+    }
 
 
 def wake_up_round_trip(round_trips: int = 20_000) -> dict:
