@@ -12,8 +12,10 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.problems import forbidden, unauthorized
+from application.commands import Command
 from application.context import CommandContext
 from application.ids import new_request_id
+from application.service import Outcome
 from infrastructure.api_keys import ApiKey, Role
 from infrastructure.bootstrap import System
 
@@ -149,6 +151,15 @@ def recorded(request: Request, key: ApiKey, position: int | None, headers: dict[
     if position is not None:
         get_positions(request).record(key.id, position)
         headers["X-OMS-Position"] = str(position)
+
+
+async def carry_out(request: Request, key: ApiKey, cmd: Command, headers: dict[str, str]) -> Outcome:
+    """Has the writer carry out ``cmd`` for ``key``; adds the position of what it recorded to
+    ``headers`` (and to the key's reads to come)."""
+    system = request.app.state.system
+    outcome = await system.commands.execute(cmd, command_context(request, key, type(cmd).__name__))
+    recorded(request, key, outcome.position, headers)
+    return outcome
 
 
 MinPosition = Annotated[int | None, Header(

@@ -31,6 +31,8 @@ class OrjsonResponse(JSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        if isinstance(content, RenderedDocument):  # rendered by the writer process: sent on as it is
+            return content.json
         return dumps(content)
 
 

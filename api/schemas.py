@@ -10,19 +10,25 @@ import math
 import re
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from domain.money import CURRENCIES, minor_units
 
 # ---------------------------------------------------------------- field types
 
@@ -216,6 +222,12 @@ class CancelIn(Input):
     reason: Annotated[str, text(500)]
 
 
+class HoldIn(Input):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_]*$")] = Field(
+        description="a code for why, e.g. fraud_check or address_check", examples=["fraud_check"])
+    detail: Annotated[str, text(500)] | None = Field(None, description="words for the person who resolves it")
+
+
 class ReturnLineIn(Input):
     sku: Sku
     quantity: Quantity
@@ -275,6 +287,13 @@ class ReturnOut(Output):
     received: list[dict[str, Any]] = []
     location_id: str | None = None
     refund_amount: MoneyOut
+    order_id: str | None = Field(None, description="the order the return belongs to")
+    order_version: int | None = Field(None, description="the order's version after the request (its ETag)")
+
+
+class HoldOut(Output):
+    reason: str = Field(examples=["fraud_check", "payment_declined"])
+    detail: str | None = None
 
 
 class OrderOut(Output):
@@ -293,6 +312,7 @@ class OrderOut(Output):
     shipments: list[ShipmentOut]
     returns: list[ReturnOut]
     cancel_reason: str | None = None
+    hold: HoldOut | None = Field(None, description="why the order waits for a person (status on_hold)")
     version: int = Field(description="increases with every change; the ETag")
     created_at: datetime
     updated_at: datetime

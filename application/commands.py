@@ -1,4 +1,9 @@
-"""What integrators ask the OMS to do. Plain data; the handlers give them meaning.
+"""What integrators ask the OMS to do: plain, typed data; the handlers give them meaning.
+
+Every command is a frozen dataclass deriving from ``Command``, which knows them all by name
+(``Command.named``): that is how a command crosses to the writer process and finds its
+handler there, so a new command needs no list of names anywhere (docs/architecture.md,
+"Adding a command").
 
 ``expected_versions`` (from HTTP ``If-Match``): the order versions the client's change was based
 on; the handler refuses the command when the order has moved on (checked inside the writer, so
@@ -6,14 +11,42 @@ no change can slip in between). None means no precondition.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
+
+from domain.entities import OrderLine, ReceivedLine, ReturnedLine
+
+__all__ = ["OrderLine", "ReceivedLine", "ReturnedLine"]  # the lines commands carry are the domain's
+
+
+class Command:
+    """Base of every command. Subclasses register themselves under their class name."""
+
+    _by_name: ClassVar[dict[str, type[Command]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in Command._by_name:
+            raise TypeError(f"two commands are named {cls.__name__}")
+        Command._by_name[cls.__name__] = cls
+
+    @classmethod
+    def named(cls, name: str) -> type[Command]:
+        """The command class called ``name``; KeyError for a name no command has."""
+        return Command._by_name[name]
+
+    @classmethod
+    def all(cls) -> list[type[Command]]:
+        return list(Command._by_name.values())
+
+
+# ---------------------------------------------------------------- locations and stock
 
 
 @dataclass(frozen=True)
-class RegisterLocation:
+class RegisterLocation(Command):
     location_id: str
     name: str
     kind: str
@@ -22,28 +55,31 @@ class RegisterLocation:
 
 
 @dataclass(frozen=True)
-class ReceiveStock:
+class ReceiveStock(Command):
     location_id: str
     sku: str
     quantity: int
 
 
 @dataclass(frozen=True)
-class AdjustStock:
+class AdjustStock(Command):
     location_id: str
     sku: str
     quantity_delta: int
     reason: str
 
 
+# ---------------------------------------------------------------- orders
+
+
 @dataclass(frozen=True)
-class PlaceOrder:
+class PlaceOrder(Command):
     channel: str
     external_id: str
     currency: str
     customer: dict[str, Any]
     shipping_address: dict[str, Any]
-    lines: list[dict[str, Any]]
+    lines: tuple[OrderLine, ...]
     shipping_price: Decimal
     payment: dict[str, Any]
     idempotency_key: str | None = None
@@ -53,19 +89,45 @@ class PlaceOrder:
 
 
 @dataclass(frozen=True)
-class PickShipment:
+class CancelOrder(Command):
+    order_id: str
+    reason: str
+    expected_versions: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class HoldOrder(Command):
+    """Stops fulfilment until someone releases the order (fraud check, address to confirm...)."""
+
+    order_id: str
+    reason: str
+    detail: str | None = None
+    expected_versions: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseOrder(Command):
+    order_id: str
+    expected_versions: frozenset[int] | None = None
+
+
+# ---------------------------------------------------------------- shipments
+
+
+@dataclass(frozen=True)
+class PickShipment(Command):
     shipment_id: str
     expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
-class PackShipment:
+class PackShipment(Command):
     shipment_id: str
     expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
-class ShipShipment:
+class ShipShipment(Command):
     shipment_id: str
     carrier: str
     tracking_number: str | None = None
@@ -73,29 +135,33 @@ class ShipShipment:
 
 
 @dataclass(frozen=True)
-class DeliverShipment:
+class DeliverShipment(Command):
     shipment_id: str
     delivered_at: datetime | None = None
     expected_versions: frozenset[int] | None = None
 
 
+# ---------------------------------------------------------------- returns
+
+
 @dataclass(frozen=True)
-class CancelOrder:
+class RequestReturn(Command):
     order_id: str
-    reason: str
+    lines: tuple[ReturnedLine, ...] = ()
     expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
-class RequestReturn:
-    order_id: str
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    expected_versions: frozenset[int] | None = None
-
-
-@dataclass(frozen=True)
-class ReceiveReturn:
+class ReceiveReturn(Command):
     return_id: str
     location_id: str
-    lines: list[dict[str, Any]] = field(default_factory=list)
+    lines: tuple[ReceivedLine, ...] = ()
     expected_versions: frozenset[int] | None = None
+
+
+# ---------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class DescribeWriter(Command):
+    """Not a change: asks the writer whether its cache is warm, and for its counters."""

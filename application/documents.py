@@ -55,28 +55,29 @@ def order_document(order: Order) -> dict[str, Any]:
         "payment": {"provider": order.payment.get("provider"), "reference": order.payment.get("reference")},
         "shipments": [
             {
-                "id": s["id"],
-                "location_id": s["location_id"],
-                "status": s["status"],
-                "lines": [{"sku": sku, "quantity": qty} for sku, qty in s["lines"].items()],
-                "carrier": s["carrier"],
-                "tracking_number": s["tracking_number"],
-                "tracking_url": s["tracking_url"],
-                "delivered_at": s["delivered_at"].isoformat() if s.get("delivered_at") else None,
+                "id": s.id,
+                "location_id": s.location_id,
+                "status": str(s.status),
+                "lines": [{"sku": sku, "quantity": qty} for sku, qty in s.lines.items()],
+                "carrier": s.carrier,
+                "tracking_number": s.tracking_number,
+                "tracking_url": s.tracking_url,
+                "delivered_at": s.delivered_at.isoformat() if s.delivered_at else None,
             }
             for s in order.shipments.values()
         ],
         "returns": [
             {
-                "id": r["id"],
-                "status": r["status"],
-                "lines": [dict(l) for l in r["lines"]],
-                "received": [dict(l) for l in r["received"]],
-                "location_id": r["location_id"],
-                "refund_amount": _money(r["refund_amount"], currency),
+                "id": r.id,
+                "status": str(r.status),
+                "lines": [{"sku": l.sku, "quantity": l.quantity, "reason": l.reason} for l in r.lines],
+                "received": [{"sku": l.sku, "quantity": l.quantity, "condition": l.condition} for l in r.received],
+                "location_id": r.location_id,
+                "refund_amount": _money(r.refund_amount, currency),
             }
             for r in order.returns.values()
         ],
+        "hold": {"reason": order.hold.reason, "detail": order.hold.detail} if order.hold is not None else None,
         "cancel_reason": order.cancel_reason,
         "version": order.version,
         "created_at": order.created_on.isoformat(),

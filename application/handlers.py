@@ -80,10 +80,11 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory)
 
     order = uow.add(Order.place(
         order_id=new_order_id(), channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency,
-        customer=cmd.customer, shipping_address=cmd.shipping_address, lines=cmd.lines,
+        customer=cmd.customer, shipping_address=cmd.shipping_address,
+        lines=cmd.lines,
         shipping_price=cmd.shipping_price, payment=cmd.payment,
     ))
-    demand = {line["sku"]: line["quantity"] for line in cmd.lines}
+    demand = {line.sku: line.quantity for line in cmd.lines}
     plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))
     for location_id, lines in plan.allocations:
         for sku, quantity in lines.items():
@@ -121,6 +122,18 @@ def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, director
 def cancel_order(uow: UnitOfWork, cmd: commands.CancelOrder) -> Order:
     order = _order_for_update(uow, cmd.order_id, cmd.expected_versions)
     _release(uow, order.id, order.cancel(cmd.reason))
+    return order
+
+
+def hold_order(uow: UnitOfWork, cmd: commands.HoldOrder) -> Order:
+    order = _order_for_update(uow, cmd.order_id, cmd.expected_versions)
+    order.put_on_hold(cmd.reason, cmd.detail)
+    return order
+
+
+def release_order(uow: UnitOfWork, cmd: commands.ReleaseOrder) -> Order:
+    order = _order_for_update(uow, cmd.order_id, cmd.expected_versions)
+    order.release_hold()
     return order
 
 
@@ -166,7 +179,7 @@ def _order_of(uow: UnitOfWork, entity_id: str, kind: str,
 def record_authorization(uow: UnitOfWork, order_id: UUID, result: PaymentResult) -> Order:
     """Idempotent: a result for an order whose payment is no longer pending changes nothing."""
     order = _order_for_update(uow, order_id)
-    if order.payment_state != "pending" or order.cancelled:
+    if not order.authorization_due():
         return order
     if result.approved:
         order.authorize_payment(result.transaction_id or "", order.total)
@@ -209,6 +222,14 @@ def pack_shipment(uow: UnitOfWork, cmd: commands.PackShipment) -> Order:
     order = _order_of(uow, cmd.shipment_id, "shipment", cmd.expected_versions)
     order.pack(cmd.shipment_id)
     return order
+
+
+def ship_refusal(order: Order, cmd: commands.ShipShipment) -> Exception | None:
+    """Why the writer would refuse ``cmd`` on ``order`` as it stands; None if it would not (asked
+    before buying a label)."""
+    if cmd.expected_versions is not None and order.version not in cmd.expected_versions:
+        return PreconditionFailed(order.version)
+    return order.refusal_to_ship(cmd.shipment_id)
 
 
 def ship_shipment(uow: UnitOfWork, cmd: commands.ShipShipment, label: Label) -> Order:

@@ -135,7 +135,7 @@ class PaymentSettlement:
     def _next_step(self, order: Order, attempted: set[str]) -> _Step | None:
         gateway = self._gateway
         key = f"authorize:{order.id}"
-        if order.payment_state == "pending" and not order.cancelled and key not in attempted:
+        if order.authorization_due() and key not in attempted:
             return _Step(key, f"authorisation of order {order.id}", "RecordPaymentAuthorization",
                          partial(gateway.authorize, order.payment.get("reference") or "", order.total, order.currency,
                                  idempotency_key=key),

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from application.errors import ApplicationError
+
 
 @dataclass(frozen=True)
 class PaymentResult:
@@ -28,7 +30,7 @@ class PaymentGateway(Protocol):
                idempotency_key: str) -> PaymentResult: ...
 
 
-class PaymentGatewayUnavailable(Exception):
+class PaymentGatewayUnavailable(ApplicationError):
     """The provider could not be reached; the operation can be retried later."""
 
 
@@ -48,5 +50,5 @@ class Carrier(Protocol):
         """The public tracking page, or None for a carrier this adapter does not know."""
 
 
-class UnknownCarrier(Exception):
+class UnknownCarrier(ApplicationError):
     """No adapter serves the named carrier."""

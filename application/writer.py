@@ -20,7 +20,6 @@ on top of its changes (pipelined; see ``_step``).
 """
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -38,7 +37,8 @@ from application.aggregate_cache import ABSENT, AggregateCache
 from application.context import CommandContext, current_context
 from application.directory import Directory
 from application.event_store import OrderManagement
-from application.unit_of_work import UnitOfWork
+from application.errors import ConcurrencyConflict, OutcomeUnknown, WriterUnavailable  # noqa: F401 - re-exported
+from application.unit_of_work import UnitOfWork, private_copy
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,6 @@ OTHERS_ACTIVE_SECONDS = 10.0
 # ... and after a pause, whose length bounds how stale a writer that was idle may start from.
 IDLE_SECONDS = 1.0
 Handler = Callable[[UnitOfWork], R]
-
-
-class ConcurrencyConflict(Exception):
-    """The command kept colliding with writes from elsewhere; it was not recorded."""
-
-
-class WriterUnavailable(Exception):
-    """The writer is stopped or the event store could not be written; nothing was recorded."""
-
-
-class OutcomeUnknown(WriterUnavailable):
-    """The writer (in a process of its own) went away while it had the command: it may or may
-    not have been recorded."""
 
 
 @dataclass(frozen=True)
@@ -494,7 +481,7 @@ class GroupCommitWriter:
                 continue
             try:
                 advanced[aggregate_id] = to_domain_event(note).mutate(
-                    current if copied else copy.deepcopy(current))
+                    current if copied else private_copy(current))
                 self.followed += 1
             except Exception:  # noqa: BLE001 - never decide from a state we could not reproduce
                 log.warning("could not apply %s v%d; reloading it when needed", aggregate_id, version,

@@ -9,13 +9,16 @@ fact, so replaying old history never re-runs today's checks.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.copying import copy_aggregate
+from domain.entities import Hold, OrderLine, ReceivedLine, Return, ReturnedLine, ReturnStatus, Shipment, ShipmentStatus
 from domain.errors import ForbiddenTransition, InvalidQuantity
 from domain.money import ZERO, has_valid_precision, to_currency
 from domain.sourcing import SourcingPlan
@@ -37,6 +40,16 @@ def order_id_of(entity_id: str) -> UUID | None:
     return None
 
 
+class PaymentState(StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    DECLINED = "declined"
+    VOIDED = "voided"
+
+
+PAYMENT_DECLINED = "payment_declined"  # the hold reason of an order whose payment was declined
+
+
 class Release(NamedTuple):
     """Units of one SKU that move at one location because of the order."""
 
@@ -47,7 +60,13 @@ class Release(NamedTuple):
 
 class Order(Aggregate):
     """Its id is given by whoever places it (time-ordered, ``application.ids``); that one order
-    exists per (channel, external id) is the business of ``domain.order_reference``."""
+    exists per (channel, external id) is the business of ``domain.order_reference``.
+
+    Version 2 of its state holds shipments and returns as ``domain.entities`` values (version 1,
+    in older snapshots, held them as dicts): ``upcast_v1_v2`` reads those.
+    """
+
+    class_version = 2
 
     @classmethod
     def place(
@@ -59,20 +78,20 @@ class Order(Aggregate):
         currency: str,
         customer: dict[str, Any],
         shipping_address: dict[str, Any],
-        lines: list[dict[str, Any]],
+        lines: Sequence[OrderLine],
         shipping_price: Decimal,
         payment: dict[str, Any],
     ) -> Order:
         if not lines:
             raise InvalidQuantity("an order needs at least one line")
-        skus = [line["sku"] for line in lines]
+        skus = [line.sku for line in lines]
         if len(set(skus)) != len(skus):
             raise InvalidQuantity("each SKU may appear on one line only")
         for line in lines:
-            if line["quantity"] <= 0:
-                raise InvalidQuantity(f"quantity of {line['sku']} must be positive")
-            if line["unit_price"] < 0 or not has_valid_precision(line["unit_price"], currency):
-                raise InvalidQuantity(f"unit_price of {line['sku']} is not a valid {currency} amount")
+            if line.quantity <= 0:
+                raise InvalidQuantity(f"quantity of {line.sku} must be positive")
+            if line.unit_price < 0 or not has_valid_precision(line.unit_price, currency):
+                raise InvalidQuantity(f"unit_price of {line.sku} is not a valid {currency} amount")
         if shipping_price < 0 or not has_valid_precision(shipping_price, currency):
             raise InvalidQuantity(f"shipping_price is not a valid {currency} amount")
         return cls(
@@ -82,7 +101,7 @@ class Order(Aggregate):
             currency=currency,
             customer=dict(customer),
             shipping_address=dict(shipping_address),
-            lines=[{"sku": l["sku"], "quantity": l["quantity"], "unit_price": l["unit_price"]} for l in lines],
+            lines=[{"sku": l.sku, "quantity": l.quantity, "unit_price": l.unit_price} for l in lines],
             shipping_price=shipping_price,
             payment=dict(payment),
         )
@@ -108,21 +127,31 @@ class Order(Aggregate):
         self.lines = lines
         self.shipping_price = shipping_price
         self.payment = payment
-        self.payment_state = "pending"  # pending | authorized | declined | voided
+        self.payment_state = PaymentState.PENDING
         self.authorization_id: str | None = None
         self.captured = ZERO
         self.refunded = ZERO
         self.shipping_captured = False
-        self.shipments: dict[str, dict[str, Any]] = {}
-        self.returns: dict[str, dict[str, Any]] = {}
+        self.shipments: dict[str, Shipment] = {}
+        self.returns: dict[str, Return] = {}
         self.backordered: dict[str, int] = {}
         self.cancelled = False
         self.cancel_reason: str | None = None
+        self.hold: Hold | None = None
 
-    def __deepcopy__(self, memo: dict) -> Order:
-        # Runs for every command on an order (each decides on a private copy); the state is plain
-        # data, so rebuilding its containers is a deep copy at a fraction of the generic walk.
-        return copy_aggregate(self)
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A version 1 snapshot's shipments and returns were dicts of the entities' fields."""
+        state["payment_state"] = PaymentState(state["payment_state"])
+        state["shipments"] = {k: Shipment(**v) for k, v in state["shipments"].items()}
+        state["returns"] = {k: Return(
+            id=v["id"], status=v["status"], location_id=v["location_id"], refund_amount=v["refund_amount"],
+            refunded=v.get("refunded", False),
+            lines=tuple(ReturnedLine(l["sku"], l["quantity"], l.get("reason")) for l in v["lines"]),
+            received=tuple(ReceivedLine(l["sku"], l["quantity"], l["condition"]) for l in v["received"]),
+        ) for k, v in state["returns"].items()}
+        state["hold"] = (Hold(PAYMENT_DECLINED, None) if state["payment_state"] == PaymentState.DECLINED
+                         and not state["cancelled"] else None)
 
     # ----------------------------------------------------------------- derived state
 
@@ -144,9 +173,9 @@ class Order(Aggregate):
     def status(self) -> str:
         if self.cancelled:
             return "cancelled"
-        if self.payment_state == "declined":
+        if self.hold is not None:
             return "on_hold"
-        if self.payment_state == "pending":
+        if self.payment_state == PaymentState.PENDING:
             return "pending"
         if self.backordered:
             return "backordered"
@@ -155,8 +184,8 @@ class Order(Aggregate):
 
     @property
     def payment_status(self) -> str:
-        if self.payment_state in ("pending", "declined", "voided"):
-            return self.payment_state
+        if self.payment_state != PaymentState.AUTHORIZED:
+            return str(self.payment_state)
         if self.refunded > 0:
             return "refunded" if self.refunded >= self.captured else "partially_refunded"
         if self.captured > 0:
@@ -178,23 +207,23 @@ class Order(Aggregate):
         in one pass: every order document and read-model row asks for both statuses."""
         live = shipped = delivered = 0
         for s in self.shipments.values():
-            status = s["status"]
-            if status != "cancelled":
+            status = s.status
+            if status != ShipmentStatus.CANCELLED:
                 live += 1
-                if status == "delivered":
+                if status == ShipmentStatus.DELIVERED:
                     shipped += 1
                     delivered += 1
-                elif status == "shipped":
+                elif status == ShipmentStatus.SHIPPED:
                     shipped += 1
         return live, shipped, delivered
 
-    def shipment(self, shipment_id: str) -> dict[str, Any]:
+    def shipment(self, shipment_id: str) -> Shipment:
         try:
             return self.shipments[shipment_id]
         except KeyError:
             raise KeyError(shipment_id) from None
 
-    def return_(self, return_id: str) -> dict[str, Any]:
+    def return_(self, return_id: str) -> Return:
         try:
             return self.returns[return_id]
         except KeyError:
@@ -203,10 +232,10 @@ class Order(Aggregate):
     def reservations(self) -> list[Release]:
         """Units this order still holds at locations (shipments not yet shipped or cancelled)."""
         return [
-            Release(s["location_id"], sku, qty)
+            Release(s.location_id, sku, qty)
             for s in self.shipments.values()
-            if s["status"] in ("ready", "picked", "packed")
-            for sku, qty in s["lines"].items()
+            if s.status.is_open
+            for sku, qty in s.lines.items()
         ]
 
     # ----------------------------------------------------------------- sourcing
@@ -223,11 +252,7 @@ class Order(Aggregate):
     @event("OrderAllocated")
     def _allocated(self, shipments: list[dict[str, Any]], backordered: dict[str, int]) -> None:
         for s in shipments:
-            self.shipments[s["id"]] = {
-                "id": s["id"], "location_id": s["location_id"], "lines": dict(s["lines"]), "status": "ready",
-                "carrier": None, "tracking_number": None, "tracking_url": None,
-                "shipped_at": None, "delivered_at": None,
-            }
+            self.shipments[s["id"]] = Shipment(s["id"], s["location_id"], dict(s["lines"]))
         self.backordered = dict(backordered)
 
     # ----------------------------------------------------------------- payment
@@ -238,7 +263,7 @@ class Order(Aggregate):
 
     @event("PaymentAuthorized")
     def _payment_authorized(self, authorization_id: str, amount: Decimal) -> None:
-        self.payment_state = "authorized"
+        self.payment_state = PaymentState.AUTHORIZED
         self.authorization_id = authorization_id
 
     def decline_payment(self, reason: str) -> list[Release]:
@@ -250,35 +275,40 @@ class Order(Aggregate):
 
     @event("PaymentDeclined")
     def _payment_declined(self, reason: str) -> None:
-        self.payment_state = "declined"
+        self.payment_state = PaymentState.DECLINED
+        self.hold = Hold(PAYMENT_DECLINED, reason)
         self._cancel_open_shipments()
 
+    def authorization_due(self) -> bool:
+        """The payment waits for the provider's answer (and the order still wants it)."""
+        return self.payment_state == PaymentState.PENDING and not self.cancelled
+
     def _require_payment_pending(self) -> None:
-        if self.payment_state != "pending" or self.cancelled:
+        if not self.authorization_due():
             raise ForbiddenTransition(f"payment is {self.payment_status}, not pending")
 
     def capture_due(self) -> list[tuple[str, Decimal]]:
         """(shipment id, amount) for every shipped shipment whose payment is not captured yet."""
-        if self.payment_state != "authorized":
+        if self.payment_state != PaymentState.AUTHORIZED:
             return []
         due = []
         shipping_pending = not self.shipping_captured
         for s in self.shipments.values():
-            if s["status"] in ("shipped", "delivered") and not s.get("captured"):
-                amount = sum((self.unit_price(sku) * qty for sku, qty in s["lines"].items()), ZERO)
+            if s.status.has_left and not s.captured:
+                amount = sum((self.unit_price(sku) * qty for sku, qty in s.lines.items()), ZERO)
                 if shipping_pending:
                     amount += self.shipping_price
                     shipping_pending = False
-                due.append((s["id"], to_currency(amount, self.currency)))
+                due.append((s.id, to_currency(amount, self.currency)))
         return due
 
     def record_capture(self, shipment_id: str, amount: Decimal, capture_id: str) -> None:
         shipment = self.shipment(shipment_id)
-        if shipment.get("captured"):
+        if shipment.captured:
             raise ForbiddenTransition(f"payment for shipment {shipment_id} is already captured")
-        if shipment["status"] not in ("shipped", "delivered"):
+        if not shipment.status.has_left:
             raise ForbiddenTransition(f"shipment {shipment_id} has not shipped; nothing to capture")
-        if self.payment_state != "authorized":
+        if self.payment_state != PaymentState.AUTHORIZED:
             raise ForbiddenTransition(f"payment is {self.payment_status}; cannot capture")
         if self.captured + amount > self.total:
             raise ForbiddenTransition("cannot capture more than the order total")
@@ -286,14 +316,13 @@ class Order(Aggregate):
 
     @event("PaymentCaptured")
     def _payment_captured(self, shipment_id: str, amount: Decimal, capture_id: str) -> None:
-        shipment = self.shipments[shipment_id]
-        shipment["captured"] = True
+        self.shipments[shipment_id] = self.shipments[shipment_id].evolve(captured=True)
         if not self.shipping_captured and self.shipping_price:
             self.shipping_captured = True
         self.captured += amount
 
     def void_due(self) -> bool:
-        return self.cancelled and self.payment_state == "authorized" and self.captured == 0
+        return self.cancelled and self.payment_state == PaymentState.AUTHORIZED and self.captured == 0
 
     def void_payment(self, reason: str) -> None:
         if not self.void_due():
@@ -302,15 +331,15 @@ class Order(Aggregate):
 
     @event("PaymentVoided")
     def _payment_voided(self, reason: str) -> None:
-        self.payment_state = "voided"
+        self.payment_state = PaymentState.VOIDED
 
     def refund_due(self) -> list[tuple[str, Decimal]]:
-        return [(r["id"], r["refund_amount"]) for r in self.returns.values()
-                if r["status"] == "received" and r["refund_amount"] > 0]
+        return [(r.id, r.refund_amount) for r in self.returns.values()
+                if r.status == ReturnStatus.RECEIVED and r.refund_amount > 0]
 
     def record_refund(self, return_id: str, amount: Decimal, refund_id: str) -> None:
         ret = self.return_(return_id)
-        if ret["status"] != "received":
+        if ret.status != ReturnStatus.RECEIVED:
             raise ForbiddenTransition(f"return {return_id} has nothing left to refund")
         if amount > self.captured - self.refunded:
             raise ForbiddenTransition(
@@ -320,32 +349,39 @@ class Order(Aggregate):
 
     @event("PaymentRefunded")
     def _payment_refunded(self, return_id: str, amount: Decimal, refund_id: str) -> None:
-        self.returns[return_id].update(status="refunded", refunded=True)
+        self.returns[return_id] = self.returns[return_id].evolve(status=ReturnStatus.REFUNDED, refunded=True)
         self.refunded += amount
 
     # ----------------------------------------------------------------- fulfilment
 
     def pick(self, shipment_id: str) -> None:
-        self._require_shipment_step(shipment_id, "ready", "pick")
+        self._require_shipment_step(shipment_id, ShipmentStatus.READY, "pick")
         self._shipment_picked(shipment_id=shipment_id)
 
     @event("ShipmentPicked")
     def _shipment_picked(self, shipment_id: str) -> None:
-        self.shipments[shipment_id]["status"] = "picked"
+        self.shipments[shipment_id] = self.shipments[shipment_id].evolve(status=ShipmentStatus.PICKED)
 
     def pack(self, shipment_id: str) -> None:
-        self._require_shipment_step(shipment_id, "picked", "pack")
+        self._require_shipment_step(shipment_id, ShipmentStatus.PICKED, "pack")
         self._shipment_packed(shipment_id=shipment_id)
 
     @event("ShipmentPacked")
     def _shipment_packed(self, shipment_id: str) -> None:
-        self.shipments[shipment_id]["status"] = "packed"
+        self.shipments[shipment_id] = self.shipments[shipment_id].evolve(status=ShipmentStatus.PACKED)
+
+    def refusal_to_ship(self, shipment_id: str) -> ForbiddenTransition | None:
+        """Why ``ship`` would refuse, or None: asked before a label is bought for the parcel."""
+        return self._step_refusal(shipment_id, ShipmentStatus.PACKED, "ship")
+
+    def can_ship(self, shipment_id: str) -> bool:
+        return self.refusal_to_ship(shipment_id) is None
 
     def ship(self, shipment_id: str, carrier: str, tracking_number: str, tracking_url: str | None) -> list[Release]:
         """Returns the units that leave the location, for the stock ledger to commit."""
-        self._require_shipment_step(shipment_id, "packed", "ship")
+        self._require_shipment_step(shipment_id, ShipmentStatus.PACKED, "ship")
         shipment = self.shipments[shipment_id]
-        leaving = [Release(shipment["location_id"], sku, qty) for sku, qty in shipment["lines"].items()]
+        leaving = [Release(shipment.location_id, sku, qty) for sku, qty in shipment.lines.items()]
         self._shipment_shipped(
             shipment_id=shipment_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url
         )
@@ -353,27 +389,62 @@ class Order(Aggregate):
 
     @event("ShipmentShipped")
     def _shipment_shipped(self, shipment_id: str, carrier: str, tracking_number: str, tracking_url: str | None) -> None:
-        shipment = self.shipments[shipment_id]
-        shipment.update(status="shipped", carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url)
+        self.shipments[shipment_id] = self.shipments[shipment_id].evolve(
+            status=ShipmentStatus.SHIPPED, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url)
 
-    def deliver(self, shipment_id: str, delivered_at: Any) -> None:
-        self._require_shipment_step(shipment_id, "shipped", "deliver")
+    def deliver(self, shipment_id: str, delivered_at: datetime) -> None:
+        self._require_shipment_step(shipment_id, ShipmentStatus.SHIPPED, "deliver")
         self._shipment_delivered(shipment_id=shipment_id, delivered_at=delivered_at)
 
     @event("ShipmentDelivered")
-    def _shipment_delivered(self, shipment_id: str, delivered_at: Any) -> None:
-        self.shipments[shipment_id].update(status="delivered", delivered_at=delivered_at)
+    def _shipment_delivered(self, shipment_id: str, delivered_at: datetime) -> None:
+        self.shipments[shipment_id] = self.shipments[shipment_id].evolve(
+            status=ShipmentStatus.DELIVERED, delivered_at=delivered_at)
 
-    def _require_shipment_step(self, shipment_id: str, required: str, action: str) -> None:
+    def _require_shipment_step(self, shipment_id: str, required: ShipmentStatus, action: str) -> None:
+        refusal = self._step_refusal(shipment_id, required, action)
+        if refusal is not None:
+            raise refusal
+
+    def _step_refusal(self, shipment_id: str, required: ShipmentStatus, action: str) -> ForbiddenTransition | None:
         shipment = self.shipment(shipment_id)
         if self.cancelled:
-            raise ForbiddenTransition(f"cannot {action}: the order is cancelled")
-        if action != "deliver" and self.payment_state != "authorized":
-            raise ForbiddenTransition(f"cannot {action}: payment is {self.payment_status}")
-        if shipment["status"] != required:
-            raise ForbiddenTransition(
-                f"cannot {action} shipment {shipment_id}: it is {shipment['status']}, not {required}"
-            )
+            return ForbiddenTransition(f"cannot {action}: the order is cancelled")
+        if action != "deliver" and self.hold is not None:
+            return ForbiddenTransition(f"cannot {action}: the order is on hold ({self.hold.reason})")
+        if action != "deliver" and self.payment_state != PaymentState.AUTHORIZED:
+            return ForbiddenTransition(f"cannot {action}: payment is {self.payment_status}")
+        if shipment.status != required:
+            return ForbiddenTransition(
+                f"cannot {action} shipment {shipment_id}: it is {shipment.status}, not {required}")
+        return None
+
+    # ----------------------------------------------------------------- holds
+
+    def put_on_hold(self, reason: str, detail: str | None = None) -> None:
+        """Stops picking, packing and shipping until the hold is released."""
+        if self.cancelled:
+            raise ForbiddenTransition("cannot hold: the order is cancelled")
+        if self.hold is not None:
+            raise ForbiddenTransition(f"the order is already on hold ({self.hold.reason})")
+        if not any(s.status.is_open for s in self.shipments.values()) and not self.backordered:
+            raise ForbiddenTransition("cannot hold: nothing of the order is left to fulfil")
+        self._put_on_hold(reason=reason, detail=detail)
+
+    @event("OrderPutOnHold")
+    def _put_on_hold(self, reason: str, detail: str | None) -> None:
+        self.hold = Hold(reason, detail)
+
+    def release_hold(self) -> None:
+        if self.hold is None:
+            raise ForbiddenTransition("the order is not on hold")
+        if self.hold.reason == PAYMENT_DECLINED:
+            raise ForbiddenTransition("a declined payment is not released by hand: the order needs a new payment")
+        self._hold_released()
+
+    @event("OrderHoldReleased")
+    def _hold_released(self) -> None:
+        self.hold = None
 
     # ----------------------------------------------------------------- cancellation
 
@@ -381,7 +452,7 @@ class Order(Aggregate):
         """Cancels until something has shipped; returns the reservations to release."""
         if self.cancelled:
             raise ForbiddenTransition("the order is already cancelled")
-        if any(s["status"] in ("shipped", "delivered") for s in self.shipments.values()):
+        if any(s.status.has_left for s in self.shipments.values()):
             raise ForbiddenTransition("cannot cancel: part of the order has shipped")
         releases = self.reservations()
         self._cancelled(reason=reason)
@@ -392,12 +463,13 @@ class Order(Aggregate):
         self.cancelled = True
         self.cancel_reason = reason
         self.backordered = {}
+        self.hold = None
         self._cancel_open_shipments()
 
     def _cancel_open_shipments(self) -> None:
-        for s in self.shipments.values():
-            if s["status"] in ("ready", "picked", "packed"):
-                s["status"] = "cancelled"
+        for shipment_id, s in self.shipments.items():
+            if s.status.is_open:
+                self.shipments[shipment_id] = s.evolve(status=ShipmentStatus.CANCELLED)
 
     # ----------------------------------------------------------------- returns
 
@@ -405,23 +477,23 @@ class Order(Aggregate):
         """Units per SKU delivered and not yet claimed by a return."""
         units: dict[str, int] = {}
         for s in self.shipments.values():
-            if s["status"] == "delivered":
-                for sku, qty in s["lines"].items():
+            if s.status == ShipmentStatus.DELIVERED:
+                for sku, qty in s.lines.items():
                     units[sku] = units.get(sku, 0) + qty
         for r in self.returns.values():
-            for line in r["lines"]:
-                units[line["sku"]] = units.get(line["sku"], 0) - line["quantity"]
+            for line in r.lines:
+                units[line.sku] = units.get(line.sku, 0) - line.quantity
         return units
 
-    def request_return(self, lines: list[dict[str, Any]]) -> str:
+    def request_return(self, lines: Sequence[ReturnedLine]) -> str:
         if not lines:
             raise InvalidQuantity("a return needs at least one line")
         returnable = self.returnable()
         wanted: dict[str, int] = {}
         for line in lines:
-            if line["quantity"] <= 0:
-                raise InvalidQuantity(f"quantity of {line['sku']} must be positive")
-            wanted[line["sku"]] = wanted.get(line["sku"], 0) + line["quantity"]
+            if line.quantity <= 0:
+                raise InvalidQuantity(f"quantity of {line.sku} must be positive")
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
         for sku, qty in wanted.items():
             if qty > returnable.get(sku, 0):
                 raise ForbiddenTransition(
@@ -430,32 +502,30 @@ class Order(Aggregate):
         return_id = f"{RETURN_PREFIX}{self.id.hex}_{len(self.returns) + 1}"
         self._return_requested(
             return_id=return_id,
-            lines=[{"sku": l["sku"], "quantity": l["quantity"], "reason": l.get("reason")} for l in lines],
+            lines=[{"sku": l.sku, "quantity": l.quantity, "reason": l.reason} for l in lines],
         )
         return return_id
 
     @event("ReturnRequested")
     def _return_requested(self, return_id: str, lines: list[dict[str, Any]]) -> None:
-        self.returns[return_id] = {
-            "id": return_id, "status": "requested", "lines": lines, "received": [],
-            "location_id": None, "refund_amount": ZERO,
-        }
+        self.returns[return_id] = Return(
+            return_id, tuple(ReturnedLine(l["sku"], l["quantity"], l.get("reason")) for l in lines))
 
-    def receive_return(self, return_id: str, location_id: str, lines: list[dict[str, Any]]) -> list[Release]:
+    def receive_return(self, return_id: str, location_id: str, lines: Sequence[ReceivedLine]) -> list[Release]:
         """Records what came back; returns the resellable units to put back on hand."""
         ret = self.return_(return_id)
-        if ret["status"] != "requested":
-            raise ForbiddenTransition(f"return {return_id} is {ret['status']}, not requested")
+        if ret.status != ReturnStatus.REQUESTED:
+            raise ForbiddenTransition(f"return {return_id} is {ret.status}, not requested")
         if not lines:
             raise InvalidQuantity("a receipt needs at least one line")
         expected: dict[str, int] = {}
-        for line in ret["lines"]:
-            expected[line["sku"]] = expected.get(line["sku"], 0) + line["quantity"]
+        for returned in ret.lines:
+            expected[returned.sku] = expected.get(returned.sku, 0) + returned.quantity
         received: dict[str, int] = {}
         for line in lines:
-            if line["quantity"] <= 0:
-                raise InvalidQuantity(f"quantity of {line['sku']} must be positive")
-            received[line["sku"]] = received.get(line["sku"], 0) + line["quantity"]
+            if line.quantity <= 0:
+                raise InvalidQuantity(f"quantity of {line.sku} must be positive")
+            received[line.sku] = received.get(line.sku, 0) + line.quantity
         for sku, qty in received.items():
             if qty > expected.get(sku, 0):
                 raise ForbiddenTransition(f"return {return_id} expects {expected.get(sku, 0)} x {sku}, got {qty}")
@@ -463,15 +533,15 @@ class Order(Aggregate):
         self._return_received(
             return_id=return_id,
             location_id=location_id,
-            lines=[{"sku": l["sku"], "quantity": l["quantity"], "condition": l["condition"]} for l in lines],
+            lines=[{"sku": l.sku, "quantity": l.quantity, "condition": l.condition} for l in lines],
             refund_amount=refund,
         )
-        return [Release(location_id, l["sku"], l["quantity"]) for l in lines if l["condition"] == "resellable"]
+        return [Release(location_id, l.sku, l.quantity) for l in lines if l.condition == "resellable"]
 
     @event("ReturnReceived")
     def _return_received(
         self, return_id: str, location_id: str, lines: list[dict[str, Any]], refund_amount: Decimal
     ) -> None:
-        self.returns[return_id].update(
-            status="received", location_id=location_id, received=lines, refund_amount=refund_amount
-        )
+        self.returns[return_id] = self.returns[return_id].evolve(
+            status=ReturnStatus.RECEIVED, location_id=location_id, refund_amount=refund_amount,
+            received=tuple(ReceivedLine(l["sku"], l["quantity"], l["condition"]) for l in lines))

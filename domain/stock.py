@@ -34,14 +34,6 @@ class StockItem(Aggregate):
         self.on_hand = 0
         self.reserved = 0
 
-    def __deepcopy__(self, memo: dict) -> StockItem:
-        # Every attribute is an immutable value, so a new instance sharing them is a deep copy;
-        # this one runs for every reservation, where copy.deepcopy's generic walk is costly.
-        clone = object.__new__(StockItem)
-        clone.__dict__.update(self.__dict__)
-        clone._pending_events = list(self._pending_events)
-        return clone
-
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved

@@ -22,7 +22,7 @@ from application.aggregate_cache import AggregateCache
 from application.event_store import OrderManagement
 from application.payments import PaymentSettlement
 from application.policies import PaymentPolicy
-from application.service import OrderService
+from application.service import Commands, OrderService
 from application.writer import GroupCommitWriter
 from infrastructure.adapters.sandbox_carrier import SandboxCarrier
 from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
@@ -42,7 +42,11 @@ class System:
     app: OrderManagement
     cache: AggregateCache
     writer: GroupCommitWriter
+    # This process's use cases, for reads of the event store (the order as of a time) and for
+    # tests; in an API process of `oms serve` its writer never starts.
     service: OrderService
+    # What the API sends its commands to: ``service`` itself, or the writer process.
+    commands: Commands
     api_keys: ApiKeyStore
     read_pool: Any
     queries: Any
@@ -71,6 +75,7 @@ class System:
         if not self.writer_elsewhere:
             self.service.settlement.close()
             self.writer.stop()
+        self.service.close()
         self.read_pool.close()
         self.app.close()
         self._started = False
@@ -113,11 +118,12 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
                                          min_batch_interval=settings.policy_batch_interval)]
     for runner in projections + followers:
         writer.on_commit(runner.notify)
+    commands: Commands = service
     if settings.writer_socket:
-        from infrastructure.writer_client import RemoteOrderService, WriterClient
+        from infrastructure.writer_client import RemoteCommands, WriterClient
 
-        service = RemoteOrderService(service, WriterClient(settings.writer_socket))
-    return System(settings, url, app, cache, writer, service, api_keys, read_pool,
+        commands = RemoteCommands(WriterClient(settings.writer_socket))
+    return System(settings, url, app, cache, writer, service, commands, api_keys, read_pool,
                   ReadModelQueries.for_app(read_pool, app), projections, followers,
                   writer_elsewhere=bool(settings.writer_socket))
 
@@ -245,9 +251,11 @@ class _ChildProcess:
     """A process ``oms serve`` starts beside the API and starts again if it dies: while it is
     gone, the API answers 503 (the writer) or the read models wait (the projection worker)."""
 
-    def __init__(self, name: str, args: list[str], parent_variable: str, *, own_session: bool = False) -> None:
+    def __init__(self, name: str, args: list[str], parent_variable: str, *, own_session: bool = False,
+                 environment: dict[str, str] | None = None) -> None:
         self.name = name
         self._args = args
+        self._environment = environment or {}
         self._parent_variable = parent_variable
         # A session of its own: a signal to `oms serve`'s group must not stop the writer under
         # the API (stop() ends it after the API; if `oms serve` is killed, it notices and exits).
@@ -268,7 +276,7 @@ class _ChildProcess:
         threading.Thread(target=self._supervise, name=f"{self.name}-supervisor", daemon=True).start()
 
     def _launch(self) -> None:
-        env = dict(os.environ, **{self._parent_variable: "1"})
+        env = dict(os.environ, **self._environment, **{self._parent_variable: "1"})
         env.pop("OMS_WRITER_SOCKET", None)
         self._proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", *self._args], env=env,
                                       start_new_session=self._own_session)
@@ -294,16 +302,16 @@ class _ChildProcess:
                 self._proc.kill()
 
 
-class _WriterProcess(_ChildProcess):
+class WriterProcess(_ChildProcess):
     """The writer process, listening at a socket in a directory only this user can open."""
 
-    def __init__(self) -> None:
+    def __init__(self, environment: dict[str, str] | None = None) -> None:
         from infrastructure.writer_wire import writer_socket_directory
 
         self.directory = writer_socket_directory()
         self.socket_path = os.path.join(self.directory, "writer.sock")
         super().__init__("writer process", ["writer", "--socket", self.socket_path], "OMS_WRITER_PARENT",
-                         own_session=True)
+                         own_session=True, environment=environment)
 
     def start(self, ready: Callable[[], bool] | None = None, timeout: float = 120) -> None:
         super().start(ready or (lambda: os.path.exists(self.socket_path)), timeout)
@@ -332,7 +340,7 @@ def serve(settings: Settings) -> None:
         print("Use it as:  Authorization: Bearer <key>", flush=True)
         print("=" * 72, flush=True)
     print(f"OMS listening on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-    writer = _WriterProcess() if settings.writer == "process" else None
+    writer = WriterProcess() if settings.writer == "process" else None
     if writer is not None:
         writer.start()
     worker = _ChildProcess("projection worker", ["projections", "run"], "OMS_PROJECTIONS_PARENT") \

@@ -2,10 +2,14 @@
 
 orjson writes UUIDs and datetimes as plain strings and rejects Decimal, so values of those types
 are tagged (``{"__uuid__": ...}``) on the way in and turned back into their types on the way out.
-Money therefore stays a Decimal string, never a float; datetimes keep their timezone.
+Money therefore stays a Decimal string, never a float; datetimes keep their timezone. The
+domain's entities (frozen dataclasses such as ``domain.entities.Shipment``, found in snapshots)
+are tagged with their class's topic and rebuilt through their constructor; only classes of the
+``domain`` package are rebuilt this way.
 """
 from __future__ import annotations
 
+from dataclasses import is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,8 +17,10 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
 
 _UUID, _DECIMAL, _DATETIME, _DATE, _TUPLE = "__uuid__", "__decimal__", "__datetime__", "__date__", "__tuple__"
+_ENTITY = "__entity__"
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -39,6 +45,8 @@ def _tag(value: Any) -> Any:
         return {_DATE: value.isoformat()}
     if kind is tuple:
         return {_TUPLE: [_tag(v) for v in value]}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {_ENTITY: [get_topic(kind), _tag(dict(vars(value)))]}
     if isinstance(value, str):  # StrEnum and other str subclasses
         return str(value)
     if isinstance(value, int):
@@ -63,6 +71,8 @@ def _untag(value: Any) -> Any:
                 return date.fromisoformat(inner)
             if key == _TUPLE:
                 return tuple(_untag(v) for v in inner)
+            if key == _ENTITY:
+                return _entity(*inner)
         for k, v in value.items():
             if type(v) not in _PLAIN:
                 value[k] = _untag(v)  # replacing a value while iterating is allowed (no new keys)
@@ -73,6 +83,12 @@ def _untag(value: Any) -> Any:
                 value[i] = _untag(v)
         return value
     return value
+
+
+def _entity(topic: str, state: dict[str, Any]) -> Any:
+    if not topic.startswith("domain."):
+        raise ValueError(f"{topic} is not an entity of the domain")
+    return resolve_topic(topic)(**_untag(state))
 
 
 class OrjsonTranscoder(Transcoder):

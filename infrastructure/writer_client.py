@@ -1,26 +1,20 @@
 """An API process's side of the writer process (``infrastructure.writer_process``).
 
-``RemoteOrderService`` offers what ``OrderService`` offers the routes: its commands are carried
-out by the writer process, with the same outcomes and the same errors; reads (the order as of a
-time) stay in this process. Calls share one socket, many in flight at once, on the event loop.
+``RemoteCommands`` is ``application.service.Commands`` for the routes: every command is carried
+out by the writer process, with the same outcomes and the same errors as ``OrderService``
+would give in this process. Calls share one socket, many in flight at once, on the event loop;
+a lost connection fails the calls it carried (``OutcomeUnknown``) and the next call connects
+again.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import datetime
-from functools import partial
-from typing import Any
-from uuid import UUID
-
-import anyio.from_thread
-
-from application import commands
+from application.commands import Command
 from application.context import CommandContext
-from application.service import OrderService, Outcome
-from application.writer import OutcomeUnknown, WriterUnavailable
-from infrastructure.writer_process import WRITER_CALLS
-from infrastructure.writer_wire import HEADER, decode, decode_placed, encode, encode_placement
+from application.errors import OutcomeUnknown, WriterUnavailable
+from application.service import Outcome
+from infrastructure.writer_wire import HEADER, decode_answer, encode_request
 
 
 class WriterClient:
@@ -31,24 +25,25 @@ class WriterClient:
         self.path = path
         self._ids = itertools.count()
         self._stream: asyncio.StreamWriter | None = None
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, asyncio.Future[Outcome]] = {}
         self._connecting: asyncio.Task[asyncio.StreamWriter] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Frames of the calls made in this turn of the event loop, written together at its end.
         self._outgoing: list[bytes] = []
         self._outgoing_stream: asyncio.StreamWriter | None = None
 
-    async def call(self, method: str, *args: Any) -> Any:
-        stream, pending = await self._connection()
+    async def call(self, cmd: Command, ctx: CommandContext) -> Outcome:
         call_id = next(self._ids)
-        answer = asyncio.get_running_loop().create_future()
+        frame = encode_request(call_id, cmd, ctx)  # a command that cannot be sent fails here, alone
+        stream, pending = await self._connection()
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         pending[call_id] = answer
         if self._outgoing_stream is not stream:
             self._write()  # what was meant for a connection since lost (its reader fails those calls)
             self._outgoing_stream = stream
         if not self._outgoing:
             asyncio.get_running_loop().call_soon(self._write)
-        self._outgoing.append(encode((call_id, method, args)))
+        self._outgoing.append(frame)
         return await answer
 
     def _write(self) -> None:
@@ -57,7 +52,7 @@ class WriterClient:
         if frames and stream is not None and not stream.is_closing():
             stream.write(b"".join(frames))
 
-    async def _connection(self) -> tuple[asyncio.StreamWriter, dict[int, asyncio.Future[Any]]]:
+    async def _connection(self) -> tuple[asyncio.StreamWriter, dict[int, asyncio.Future[Outcome]]]:
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._stream is not None and not self._stream.is_closing():
             return self._stream, self._pending
@@ -79,20 +74,20 @@ class WriterClient:
         return stream
 
     async def _read_answers(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter,
-                            pending: dict[int, asyncio.Future[Any]]) -> None:
+                            pending: dict[int, asyncio.Future[Outcome]]) -> None:
         try:
             while True:
                 (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-                call_id, outcome, error = decode(await reader.readexactly(size))
+                call_id, outcome, error = decode_answer(await reader.readexactly(size))
                 answer = pending.pop(call_id, None)
                 if answer is None or answer.done():
                     continue
                 if error is not None:
                     answer.set_exception(error)
                 else:
-                    answer.set_result(outcome)
-        except (asyncio.IncompleteReadError, OSError):
-            pass  # the writer process went away; its next call connects again
+                    answer.set_result(outcome)  # type: ignore[arg-type]
+        except (asyncio.IncompleteReadError, OSError, ValueError):
+            pass  # the writer process went away (or spoke nonsense); the next call connects again
         finally:
             stream.close()
             if self._stream is stream:
@@ -105,31 +100,19 @@ class WriterClient:
             pending.clear()
 
 
-class RemoteOrderService:
-    """The routes' OrderService when the writer runs in a process of its own."""
+class RemoteCommands:
+    """The routes' ``Commands`` when the writer runs in a process of its own."""
 
-    def __init__(self, local: OrderService, client: WriterClient, *, timeout: float = 60.0) -> None:
-        self._local = local  # for reads of the event store, which any process may do
+    def __init__(self, client: WriterClient, *, timeout: float = 60.0) -> None:
         self.client = client
-        self.timeout = timeout  # for the commands that hold a worker thread, as OrderService's
+        self.timeout = timeout
 
-    async def place_order_async(self, cmd: commands.PlaceOrder, ctx: CommandContext) -> Outcome:
-        """Answered with the order document as the writer process rendered it (sent on as is)."""
-        return decode_placed(await self.client.call("place_order", encode_placement(cmd, ctx)))
-
-    def order_as_of(self, order_id: UUID, at: datetime) -> dict[str, Any]:
-        return self._local.order_as_of(order_id, at)
-
-    def __getattr__(self, name: str) -> Any:
-        """The other commands and ``writer_status``: called from the routes' worker threads,
-        carried out on the event loop's connection."""
-        if name not in WRITER_CALLS:
-            raise AttributeError(name)
-        return partial(anyio.from_thread.run, self._call_in_time, name)
-
-    async def _call_in_time(self, name: str, *args: Any) -> Any:
+    async def execute(self, cmd: Command, ctx: CommandContext) -> Outcome:
         try:
-            return await asyncio.wait_for(self.client.call(name, *args), self.timeout)
+            return await asyncio.wait_for(self.client.call(cmd, ctx), self.timeout)
         except TimeoutError:
             raise OutcomeUnknown(f"the writer process did not answer within {self.timeout:g} s: the command "
                                  "may or may not have been recorded; read the resource back before retrying") from None
+
+
+__all__ = ["RemoteCommands", "WriterClient"]

@@ -6,9 +6,10 @@ Why a process of its own: in one process the event loop (HTTP, validation, JSON)
 (deciding, storing) take turns under one GIL, so every order queued for the same core twice
 (docs/performance.md, finding 27). Apart, each has a core's worth of time to itself.
 
-A connection is read by a thread of its own. A placement goes straight to the writer and is
-answered from the writer's commit; any other command blocks until its batch commits (and may then
-settle a payment), so it runs on a pool thread.
+A connection is read by a thread of its own and every command goes to ``OrderService.submit``,
+whatever its type. A placement is answered from its batch's commit on the writer's thread, with
+the other answers of that batch in one write per connection; any other command is answered from
+the service's threads.
 """
 from __future__ import annotations
 
@@ -16,28 +17,19 @@ import logging
 import os
 import socket
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future
 
-from application.service import OrderService, is_replay
-from application.writer import CommandResult
+from application.service import OrderService, Outcome
 from infrastructure.writer_wire import (
     HEADER,
-    RemoteFailure,
-    decode,
-    decode_placement,
-    encode,
-    encode_placed,
-    transportable,
+    answerable,
+    call_id_of,
+    decode_request,
+    encode_error,
+    encode_outcome,
 )
 
 log = logging.getLogger(__name__)
-
-# What the API processes may ask of the writer process: OrderService's commands and its status.
-WRITER_CALLS = frozenset({
-    "register_location", "receive_stock", "adjust_stock", "place_order", "cancel_order", "request_return",
-    "receive_return", "pick", "pack", "ship", "deliver", "writer_status",
-})
 
 
 class _Connection:
@@ -49,14 +41,7 @@ class _Connection:
         self._lock = threading.Lock()
         self._held: list[bytes] = []
 
-    def answer(self, call_id: int, outcome: Any = None, error: BaseException | None = None, *,
-               later: bool = False) -> None:
-        if error is not None:
-            sent = transportable(error)
-            if isinstance(sent, RemoteFailure):  # not a refusal: a failure the API answers 500
-                log.error("a command failed in the writer process", exc_info=error)
-            error = sent
-        frame = encode((call_id, outcome, error))
+    def answer(self, frame: bytes, *, later: bool = False) -> None:
         with self._lock:
             if later:
                 self._held.append(frame)
@@ -77,10 +62,9 @@ class _Connection:
 
 
 class WriterServer:
-    def __init__(self, service: OrderService, path: str, *, pool_size: int = 64) -> None:
+    def __init__(self, service: OrderService, path: str) -> None:
         self.service = service
         self.path = path
-        self._pool = ThreadPoolExecutor(pool_size, thread_name_prefix="writer-call")
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         # Connections holding answers of the writer's current batch: each gets one write per
@@ -108,7 +92,6 @@ class WriterServer:
             except OSError:
                 pass
             sock.close()
-        self._pool.shutdown(wait=True, cancel_futures=True)
         if os.path.exists(self.path):
             os.unlink(self.path)
 
@@ -127,43 +110,44 @@ class WriterServer:
         try:
             while header := stream.read(HEADER.size):
                 (size,) = HEADER.unpack(header)
-                call_id, method, args = decode(stream.read(size))
-                self._dispatch(connection, call_id, method, args)
-        except Exception:  # noqa: BLE001 - a frame we cannot read: drop the connection, keep serving others
-            log.exception("dropping an API process's connection to the writer")
+                payload = stream.read(size)
+                if len(payload) < size:
+                    return  # the API process went away mid-frame
+                self._dispatch(connection, payload)
+        except OSError:
+            pass  # the API process went away
         finally:
             self._connections.discard(sock)
             sock.close()
 
-    def _dispatch(self, connection: _Connection, call_id: int, method: str, args: tuple) -> None:
-        if method not in WRITER_CALLS:
-            connection.answer(call_id, error=RemoteFailure(f"the writer has no call {method!r}"))
-        elif method == "place_order":  # the hot path: no thread of its own, answered from the commit
-            try:
-                future = self.service.submit_placement(*decode_placement(*args))
-            except Exception as error:  # noqa: BLE001 - e.g. the writer is shutting down
-                connection.answer(call_id, error=error)
-                return
-            future.add_done_callback(lambda done: self._placed(connection, call_id, done))
-        else:
-            self._pool.submit(self._answer, connection, call_id, getattr(self.service, method), *args)
+    def _dispatch(self, connection: _Connection, payload: bytes) -> None:
+        try:
+            call_id, cmd, ctx = decode_request(payload)
+        except Exception as error:  # noqa: BLE001 - this call fails; the connection carries others
+            call_id = call_id_of(payload)
+            log.error("the writer could not read call %s: %s", call_id, error)
+            if call_id is not None:
+                connection.answer(encode_error(call_id, error))
+            return
+        try:
+            future = self.service.submit(cmd, ctx)
+        except Exception as error:  # noqa: BLE001 - e.g. the writer is shutting down
+            self._answer(connection, call_id, error=error)
+            return
+        future.add_done_callback(lambda done: self._done(connection, call_id, done))
 
-    def _placed(self, connection: _Connection, call_id: int, done: Future[CommandResult]) -> None:
-        """Runs on the writer thread as the batch is answered (or at once on the reading thread,
-        if the batch was quicker than the callback): a replay reads the store, so it is answered
-        from the pool instead."""
+    def _done(self, connection: _Connection, call_id: int, done: Future[Outcome]) -> None:
+        """Runs where the outcome became known: on the writer's thread for a placement (then the
+        answer waits for the batch's flush), else on a service thread."""
         later = self.service.writer.in_writer_thread()
         if later:
             self._holding.add(connection)
         try:
-            result = done.result()
+            outcome = done.result()
         except BaseException as error:  # noqa: BLE001 - the command's own failure, for its caller
-            connection.answer(call_id, error=error, later=later)
+            self._answer(connection, call_id, error=error, later=later)
             return
-        if is_replay(result):
-            self._pool.submit(self._answer, connection, call_id, self._placed_answer, result)
-        else:
-            self._answer(connection, call_id, self._placed_answer, result, later=later)
+        self._answer(connection, call_id, outcome, later=later)
 
     def _flush(self) -> None:
         """The writer's batch listener: sends each connection's answers of the batch together."""
@@ -171,14 +155,16 @@ class WriterServer:
         for connection in holding:
             connection.flush()
 
-    def _placed_answer(self, result: CommandResult) -> tuple:
-        return encode_placed(self.service.placement_outcome(result))
-
     @staticmethod
-    def _answer(connection: _Connection, call_id: int, function: Any, *args: Any, later: bool = False) -> None:
-        try:
-            outcome = function(*args)
-        except Exception as error:  # noqa: BLE001 - every failure goes back to its caller
-            connection.answer(call_id, error=error, later=later)
-            return
-        connection.answer(call_id, outcome, later=later)
+    def _answer(connection: _Connection, call_id: int, outcome: Outcome | None = None, *,
+                error: BaseException | None = None, later: bool = False) -> None:
+        if outcome is not None:
+            try:
+                frame = encode_outcome(call_id, outcome)
+            except Exception as failure:  # noqa: BLE001 - the caller hears of it, not others
+                error = failure
+        if error is not None:
+            if not answerable(error):
+                log.error("a command failed in the writer process", exc_info=error)
+            frame = encode_error(call_id, error)
+        connection.answer(frame, later=later)

@@ -1,116 +1,180 @@
 """What the API processes and the writer process say to each other over the writer's socket.
 
-A frame is a 4-byte big-endian length and a pickle. Pickle because commands, contexts, outcomes
-and errors are plain Python values (Decimals, frozensets, nested dicts) that it copies exactly and
-fast; restricted, because a pickle may name any callable: only the classes below are let through,
-so a frame can build data and our own commands and errors, nothing else. The socket is a Unix
-socket in a directory only the service's user can open (``writer_socket_directory``).
+A frame is a 4-byte big-endian length and a JSON array (msgspec), one encoding for every command
+and answer, found by type, so that a new command or field needs nothing here:
 
-Requests: ``(call id, method name, args)``. Answers: ``(call id, outcome, None)`` or
-``(call id, None, error)``.
+- request: ``[call id, command type name, command, context]``: the command is its dataclass's
+  fields, decoded on the writer's side into the class ``Command.named(type name)`` with every
+  field checked and converted to its declared type (Decimals, datetimes, frozensets, tuples of
+  lines), so what arrives equals what was sent;
+- answer: ``[call id, outcome, error]``, one of the two null. The outcome's document is sent as
+  the JSON the writer rendered, and the API process sends it on to its client unread
+  (``RenderedDocument``). An error is ``[class topic, constructor arguments]``, rebuilt only for
+  the failures a command may answer with (``ApplicationError`` and ``DomainError``); anything
+  else arrives as a ``CommandFailed`` naming it.
+
+A frame the other side cannot read fails its own call only: the connection carries other
+callers' commands and stays up. The socket is a Unix socket in a directory only the service's
+user can open (``writer_socket_directory``).
 """
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import struct
 import tempfile
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-import orjson
+import msgspec
+from eventsourcing.utils import get_topic, resolve_topic
 
-from application.commands import PlaceOrder
+from application.commands import Command
 from application.context import CommandContext
 from application.documents import RenderedDocument
+from application.errors import ApplicationError, CommandFailed
 from application.service import Outcome
+from domain.errors import DomainError
 
 HEADER = struct.Struct(">I")
-PROTOCOL = 5
-
-_ALLOWED = {
-    "builtins": {"set", "frozenset", "dict", "list", "tuple", "str", "int", "float", "bool", "bytes"},
-    "decimal": {"Decimal"},
-    "datetime": {"datetime", "date", "timezone", "timedelta"},
-    "uuid": {"UUID"},
-    "application.commands": None,  # every command
-    "application.context": {"CommandContext"},
-    "application.errors": None,
-    "application.ports": {"PaymentGatewayUnavailable", "UnknownCarrier"},
-    "application.writer": {"ConcurrencyConflict", "WriterUnavailable", "OutcomeUnknown"},
-    "application.service": {"Outcome"},
-    "domain.errors": None,
-    "infrastructure.writer_wire": {"RemoteFailure"},
-}
 
 
-class RemoteFailure(Exception):
-    """The writer process failed in a way the API has no mapping for (answered as a 500)."""
+def _encode_extra(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise NotImplementedError(f"cannot send {type(value).__name__}")
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        allowed = _ALLOWED.get(module, set())
-        if allowed is None or name in allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} may not cross the writer's socket")
+_encoder = msgspec.json.Encoder(enc_hook=_encode_extra, decimal_format="string")
 
 
-def encode(message: tuple) -> bytes:
-    payload = pickle.dumps(message, protocol=PROTOCOL)
+class _Request(msgspec.Struct, array_like=True):
+    call_id: int
+    command_type: str
+    command: msgspec.Raw
+    context: msgspec.Raw
+
+
+class _Outcome(msgspec.Struct, array_like=True):
+    document: msgspec.Raw
+    id: str | None
+    version: int | None
+    position: int | None
+    created: bool
+
+
+class _Error(msgspec.Struct, array_like=True):
+    topic: str
+    args: list[Any]
+
+
+class _Answer(msgspec.Struct, array_like=True):
+    call_id: int
+    outcome: _Outcome | None
+    error: _Error | None
+
+
+class _CallOnly(msgspec.Struct, array_like=True):
+    """What is left to read of a request that cannot be read whole: whose it was."""
+
+    call_id: int
+
+
+_requests = msgspec.json.Decoder(_Request)
+_answers = msgspec.json.Decoder(_Answer)
+_call_only = msgspec.json.Decoder(_CallOnly)
+_contexts = msgspec.json.Decoder(CommandContext)
+
+
+@lru_cache(maxsize=None)
+def _command_decoder(command_type: type[Command]) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(command_type)
+
+
+def framed(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-def decode(payload: bytes) -> tuple:
-    return _RestrictedUnpickler(io.BytesIO(payload)).load()
+# ---------------------------------------------------------------- requests
 
 
-def transportable(error: BaseException) -> BaseException:
-    """``error`` itself when the other side can rebuild it, else a RemoteFailure naming it."""
+def encode_request(call_id: int, cmd: Command, ctx: CommandContext) -> bytes:
+    """Raises (for this call only) when the command holds something that cannot be sent."""
+    command = msgspec.Raw(_encoder.encode(cmd))
+    context = msgspec.Raw(_encoder.encode(ctx))
+    return framed(_encoder.encode(_Request(call_id, type(cmd).__name__, command, context)))
+
+
+def decode_request(payload: bytes) -> tuple[int, Command, CommandContext]:
+    request = _requests.decode(payload)
+    command_type = Command.named(request.command_type)
+    return (request.call_id, _command_decoder(command_type).decode(request.command),
+            _contexts.decode(request.context))
+
+
+def call_id_of(payload: bytes) -> int | None:
+    """The call id of a request that could not be decoded, if even that is unreadable: None."""
     try:
-        decode(pickle.dumps(error, protocol=PROTOCOL))
-        return error
-    except Exception:  # noqa: BLE001 - anything that does not survive the trip
-        return RemoteFailure(f"{type(error).__name__}: {error}")
+        return _call_only.decode(payload).call_id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
-# ---------------------------------------------------------------- placements
-#
-# Every order crosses the socket twice, so a placement skips pickling's generic walk of objects
-# (the command's dataclasses and Decimals, the answer's nested document): the command goes as
-# orjson of its fields, its amounts as decimal strings, and the answer as the document's JSON,
-# which the API process sends on as it is. The frame around them is still a pickle, of a tuple.
+# ---------------------------------------------------------------- answers
 
 
-def encode_placement(cmd: PlaceOrder, ctx: CommandContext) -> bytes:
-    """The command's fields and context as JSON; amounts (lines' unit prices, the shipping price)
-    as decimal strings. Anything else that is not JSON refuses to encode rather than change."""
-    return orjson.dumps((
-        cmd.channel, cmd.external_id, cmd.currency, cmd.customer, cmd.shipping_address,
-        [{**line, "unit_price": str(line["unit_price"])} for line in cmd.lines], str(cmd.shipping_price),
-        cmd.payment, cmd.idempotency_key, cmd.request_fingerprint, cmd.key_owner,
-        ctx.actor_id, ctx.actor_name, ctx.command, ctx.request_id))
-
-
-def decode_placement(data: bytes) -> tuple[PlaceOrder, CommandContext]:
-    (channel, external_id, currency, customer, shipping_address, lines, shipping_price, payment,
-     idempotency_key, request_fingerprint, key_owner, actor_id, actor_name, command, request_id) = orjson.loads(data)
-    for line in lines:
-        line["unit_price"] = Decimal(line["unit_price"])
-    return (PlaceOrder(channel, external_id, currency, customer, shipping_address, lines, Decimal(shipping_price),
-                       payment, idempotency_key, request_fingerprint, key_owner),
-            CommandContext(actor_id, actor_name, command, request_id))
-
-
-def encode_placed(outcome: Outcome) -> tuple[bytes, str, int, int | None, bool]:
+def encode_outcome(call_id: int, outcome: Outcome) -> bytes:
     document = outcome.document
-    return orjson.dumps(document), document["id"], document["version"], outcome.position, outcome.created
+    json = document.json if isinstance(document, RenderedDocument) else _encoder.encode(document)
+    return framed(_encoder.encode(_Answer(call_id, _Outcome(
+        msgspec.Raw(json), _text_or_none(document.get("id")), document.get("version"),
+        outcome.position, outcome.created), None)))
 
 
-def decode_placed(answer: tuple[bytes, str, int, int | None, bool]) -> Outcome:
-    json, order_id, version, position, created = answer
-    return Outcome(RenderedDocument(json, order_id, version), position, created)
+def encode_error(call_id: int, error: BaseException) -> bytes:
+    return framed(_encoder.encode(_Answer(call_id, None, _error(error))))
+
+
+def decode_answer(payload: bytes) -> tuple[int, Outcome | None, BaseException | None]:
+    answer = _answers.decode(payload)
+    if answer.error is not None:
+        return answer.call_id, None, _rebuilt(answer.error)
+    assert answer.outcome is not None
+    o = answer.outcome
+    return answer.call_id, Outcome(RenderedDocument(bytes(o.document), o.id, o.version), o.position, o.created), None
+
+
+def answerable(error: BaseException) -> bool:
+    """Whether ``error`` is a failure commands answer with, rather than a fault (logged)."""
+    return isinstance(error, (ApplicationError, DomainError))
+
+
+def _error(error: BaseException) -> _Error:
+    if answerable(error):
+        reduced = error.__reduce__()
+        args = list(reduced[1]) if isinstance(reduced, tuple) and len(reduced) > 1 else list(error.args)
+        try:
+            _encoder.encode(args)
+            return _Error(get_topic(type(error)), args)
+        except (TypeError, NotImplementedError, UnicodeEncodeError):
+            pass
+    return _Error(get_topic(CommandFailed), [f"{type(error).__name__}: {error}"])
+
+
+def _rebuilt(error: _Error) -> BaseException:
+    try:
+        kind = resolve_topic(error.topic)
+        if isinstance(kind, type) and issubclass(kind, (ApplicationError, DomainError)):
+            return kind(*error.args)
+    except Exception:  # noqa: BLE001 - told as what it was, below
+        pass
+    return CommandFailed(f"{error.topic}: {error.args}")
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def writer_socket_directory() -> str:
@@ -118,3 +182,7 @@ def writer_socket_directory() -> str:
     path = tempfile.mkdtemp(prefix="oms-writer-")
     os.chmod(path, 0o700)
     return path
+
+
+__all__ = ["HEADER", "answerable", "call_id_of", "decode_answer", "decode_request", "encode_error",
+           "encode_outcome", "encode_request", "writer_socket_directory"]

@@ -217,11 +217,11 @@ def _child_rows(order: Order, doc: dict[str, Any]) -> tuple[list[tuple[Any, ...]
     shipments, shipment_lines = [], []
     for shipment in order.shipments.values():
         shipments.append((
-            shipment["id"], order.id, shipment["location_id"], shipment["status"], shipment["carrier"],
-            shipment["tracking_number"], shipment["tracking_url"], shipment.get("delivered_at"),
+            shipment.id, order.id, shipment.location_id, str(shipment.status), shipment.carrier,
+            shipment.tracking_number, shipment.tracking_url, shipment.delivered_at,
         ))
-        for sku, quantity in shipment["lines"].items():
-            shipment_lines.append((shipment["id"], order.id, sku, quantity))
+        for sku, quantity in shipment.lines.items():
+            shipment_lines.append((shipment.id, order.id, sku, quantity))
     returns = [(ret["id"], order.id, ret["status"], ret["location_id"], Decimal(ret["refund_amount"]),
                 JsonbText(ret["lines"]), JsonbText(ret["received"])) for ret in doc["returns"]]
     return lines, shipments, shipment_lines, returns

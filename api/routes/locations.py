@@ -9,9 +9,8 @@ from api.deps import (
     Commander,
     StockReader,
     SystemDep,
-    command_context,
+    carry_out,
     consistent,
-    recorded,
 )
 from api.problems import problem_responses
 from api.responses import OrjsonResponse
@@ -27,13 +26,11 @@ LocationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z
 @router.put("/{location_id}", response_model=LocationOut, status_code=201,
             responses={200: {"model": LocationOut, "description": "Updated"},
                        **problem_responses(401, 403, 422, 503)})
-def put_location(location_id: LocationId, body: LocationIn, request: Request, system: SystemDep,
-                 key: Commander) -> OrjsonResponse:
+async def put_location(location_id: LocationId, body: LocationIn, request: Request, key: Commander) -> OrjsonResponse:
     """Registers a location (201) or updates it (200)."""
-    cmd = commands.RegisterLocation(location_id, body.name, body.kind, body.latitude, body.longitude)
-    outcome = system.service.register_location(cmd, command_context(request, key, "RegisterLocation"))
     headers: dict[str, str] = {}
-    recorded(request, key, outcome.position, headers)
+    outcome = await carry_out(request, key, commands.RegisterLocation(
+        location_id, body.name, body.kind, body.latitude, body.longitude), headers)
     if outcome.created:
         headers["Location"] = f"/locations/{location_id}"
     return OrjsonResponse(outcome.document, status_code=201 if outcome.created else 200, headers=headers)

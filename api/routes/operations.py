@@ -1,12 +1,15 @@
 """Operations: health (no auth) and projection status (admin)."""
 from __future__ import annotations
 
+import anyio.from_thread
 from fastapi import APIRouter
 
 from api.deps import Admin, SystemDep
 from api.problems import ProblemException, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import Health, ProjectionList
+from application.commands import DescribeWriter
+from application.context import system_context
 
 router = APIRouter(tags=["operations"])
 
@@ -23,7 +26,8 @@ def health(system: SystemDep) -> OrjsonResponse:
     except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
         raise ProblemException(503, "the database does not answer", title="Service unavailable",
                                slug="service-unavailable", headers={"Retry-After": "1"}) from error
-    status = system.service.writer_status()  # the writer process's, when it runs in one (503 if it is down)
+    # The writer process's, when it runs in one (503 if it is down).
+    status = anyio.from_thread.run(system.commands.execute, DescribeWriter(), system_context("DescribeWriter")).document
     return OrjsonResponse({"status": "ok", **status}, headers={"Cache-Control": "no-store"})
 
 

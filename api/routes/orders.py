@@ -16,11 +16,10 @@ from api.deps import (
     IfMatch,
     OrderReader,
     SystemDep,
-    expected_versions,
-    command_context,
+    carry_out,
     consistent,
     etag,
-    recorded,
+    expected_versions,
     require_role,
 )
 from api.parsing import TextHeader, json_body, openapi_body
@@ -30,6 +29,7 @@ from api.schemas import (
     CancelIn,
     FulfillmentStatus,
     History,
+    HoldIn,
     OrderIn,
     OrderList,
     OrderOut,
@@ -40,7 +40,6 @@ from api.schemas import (
 )
 from application import commands
 from infrastructure.api_keys import Role
-from infrastructure.bootstrap import System
 
 try:  # the read model's own error for a cursor it did not issue
     from projections.queries import InvalidCursor
@@ -84,21 +83,20 @@ async def place_order(request: Request) -> OrjsonResponse:
     key = await COMMANDER(request)
     body = await json_body(request, OrderIn)
     idempotency_key = IDEMPOTENCY_KEY(request)
-    system: System = request.app.state.system
     fingerprint = None
     if idempotency_key is not None:
         canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(canonical).hexdigest()
-    fields = body.model_dump()  # one pass: customer, address, lines (sku, quantity, unit_price) and payment as dicts
+    fields = body.model_dump()  # one pass: customer, address and payment as dicts
     cmd = commands.PlaceOrder(
-        **fields,
+        **{**fields, "lines": tuple(commands.OrderLine(**line) for line in fields["lines"])},
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         key_owner=str(key.id),
     )
-    outcome = await system.service.place_order_async(cmd, command_context(request, key, "PlaceOrder"))
-    headers = {"Location": f"/orders/{outcome.document['id']}"}
-    recorded(request, key, outcome.position, headers)
+    headers: dict[str, str] = {}
+    outcome = await carry_out(request, key, cmd, headers)
+    headers["Location"] = f"/orders/{outcome.document['id']}"
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
     return order_response(outcome.document, 201 if outcome.created else 200, headers)
@@ -106,31 +104,57 @@ async def place_order(request: Request) -> OrjsonResponse:
 
 @router.post("/{order_id}/cancel", response_model=OrderOut,
              responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
-def cancel_order(order_id: OrderIdPath, body: CancelIn, request: Request, system: SystemDep, key: Commander,
-                 if_match: IfMatch = None) -> OrjsonResponse:
+async def cancel_order(order_id: OrderIdPath, body: CancelIn, request: Request, key: Commander,
+                       if_match: IfMatch = None) -> Response:
     """Cancels the order, releasing its reservations and voiding the payment (409 once shipped)."""
     uuid = parse_order_id(order_id)
-    outcome = system.service.cancel_order(
-        commands.CancelOrder(str(uuid), body.reason, expected_versions=expected_versions(if_match)),
-                                          command_context(request, key, "CancelOrder"))
     headers: dict[str, str] = {}
-    recorded(request, key, outcome.position, headers)
+    outcome = await carry_out(request, key, commands.CancelOrder(
+        str(uuid), body.reason, expected_versions=expected_versions(if_match)), headers)
+    return order_response(outcome.document, 200, headers)
+
+
+@router.post("/{order_id}/hold", response_model=OrderOut,
+             responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
+async def hold_order(order_id: OrderIdPath, body: HoldIn, request: Request, key: Commander,
+                     if_match: IfMatch = None) -> Response:
+    """Stops picking, packing and shipping until the hold is released (409 once nothing is left
+    to fulfil, or when the order is already on hold)."""
+    uuid = parse_order_id(order_id)
+    headers: dict[str, str] = {}
+    outcome = await carry_out(request, key, commands.HoldOrder(
+        str(uuid), body.reason, body.detail, expected_versions=expected_versions(if_match)), headers)
+    return order_response(outcome.document, 200, headers)
+
+
+@router.post("/{order_id}/release", response_model=OrderOut,
+             responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
+async def release_order(order_id: OrderIdPath, request: Request, key: Commander,
+                        if_match: IfMatch = None) -> Response:
+    """Releases the order's hold: fulfilment goes on (409 when it is not on hold, or held
+    because its payment was declined)."""
+    uuid = parse_order_id(order_id)
+    headers: dict[str, str] = {}
+    outcome = await carry_out(request, key, commands.ReleaseOrder(
+        str(uuid), expected_versions=expected_versions(if_match)), headers)
     return order_response(outcome.document, 200, headers)
 
 
 @router.post("/{order_id}/returns", status_code=201, response_model=ReturnOut,
              responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
-def request_return(order_id: OrderIdPath, body: ReturnIn, request: Request, system: SystemDep, key: Commander,
-                   if_match: IfMatch = None) -> OrjsonResponse:
-    """Requests a return of delivered units (409 for more than was delivered)."""
+async def request_return(order_id: OrderIdPath, body: ReturnIn, request: Request, key: Commander,
+                         if_match: IfMatch = None) -> Response:
+    """Requests a return of delivered units (409 for more than was delivered). Its ``ETag`` is
+    the order's version, as for every change of the order."""
     uuid = parse_order_id(order_id)
-    lines = [line.model_dump() for line in body.lines]
-    outcome = system.service.request_return(
-        commands.RequestReturn(str(uuid), lines, expected_versions=expected_versions(if_match)),
-                                            command_context(request, key, "RequestReturn"))
+    lines = tuple(commands.ReturnedLine(line.sku, line.quantity, line.reason) for line in body.lines)
     headers: dict[str, str] = {}
-    recorded(request, key, outcome.position, headers)
-    return OrjsonResponse(outcome.document, status_code=201, headers=headers)
+    outcome = await carry_out(request, key, commands.RequestReturn(
+        str(uuid), lines, expected_versions=expected_versions(if_match)), headers)
+    document = outcome.document
+    headers["Location"] = f"/returns/{document['id']}"
+    headers["ETag"] = etag(document["order_version"])
+    return order_response(document, 201, headers)
 
 
 # ---------------------------------------------------------------- reads

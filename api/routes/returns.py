@@ -8,10 +8,8 @@ from fastapi import APIRouter, Path, Request
 from api.deps import (
     Commander,
     IfMatch,
-    SystemDep,
+    carry_out,
     expected_versions,
-    command_context,
-    recorded,
 )
 from api.problems import problem_responses
 from api.responses import OrjsonResponse, order_response
@@ -23,14 +21,12 @@ router = APIRouter(prefix="/returns", tags=["returns"])
 
 @router.post("/{return_id}/receive", response_model=OrderOut,
              responses=problem_responses(401, 403, 404, 409, 412, 422, 503))
-def receive_return(return_id: Annotated[str, Path(max_length=100)], body: ReceiveReturnIn, request: Request,
-                   system: SystemDep, key: Commander, if_match: IfMatch = None) -> OrjsonResponse:
+async def receive_return(return_id: Annotated[str, Path(max_length=100)], body: ReceiveReturnIn, request: Request,
+                         key: Commander, if_match: IfMatch = None) -> OrjsonResponse:
     """The returned goods arrived at ``location_id``: resellable units go back on hand, and the
     refund is issued."""
-    lines = [line.model_dump() for line in body.lines]
-    outcome = system.service.receive_return(
-        commands.ReceiveReturn(return_id, body.location_id, lines, expected_versions=expected_versions(if_match)),
-                                            command_context(request, key, "ReceiveReturn"))
+    lines = tuple(commands.ReceivedLine(line.sku, line.quantity, line.condition) for line in body.lines)
     headers: dict[str, str] = {}
-    recorded(request, key, outcome.position, headers)
+    outcome = await carry_out(request, key, commands.ReceiveReturn(
+        return_id, body.location_id, lines, expected_versions=expected_versions(if_match)), headers)
     return order_response(outcome.document, 200, headers)

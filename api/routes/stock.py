@@ -9,9 +9,8 @@ from api.deps import (
     Commander,
     StockReader,
     SystemDep,
-    command_context,
+    carry_out,
     consistent,
-    recorded,
 )
 from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse
@@ -23,23 +22,20 @@ router = APIRouter(prefix="/stock", tags=["stock"])
 
 @router.post("/receipts", response_model=StockAtLocation, status_code=201,
              responses=problem_responses(401, 403, 404, 409, 422, 503))
-def receive_stock(body: StockReceiptIn, request: Request, system: SystemDep, key: Commander) -> OrjsonResponse:
+async def receive_stock(body: StockReceiptIn, request: Request, key: Commander) -> OrjsonResponse:
     """Goods received at a location (404 for an unknown location)."""
-    cmd = commands.ReceiveStock(body.location_id, body.sku, body.quantity)
-    outcome = system.service.receive_stock(cmd, command_context(request, key, "ReceiveStock"))
     headers: dict[str, str] = {}
-    recorded(request, key, outcome.position, headers)
+    outcome = await carry_out(request, key, commands.ReceiveStock(body.location_id, body.sku, body.quantity), headers)
     return OrjsonResponse(outcome.document, status_code=201, headers=headers)
 
 
 @router.post("/adjustments", response_model=StockAtLocation, status_code=201,
              responses=problem_responses(401, 403, 404, 409, 422, 503))
-def adjust_stock(body: StockAdjustmentIn, request: Request, system: SystemDep, key: Commander) -> OrjsonResponse:
+async def adjust_stock(body: StockAdjustmentIn, request: Request, key: Commander) -> OrjsonResponse:
     """A count correction; on-hand can never go below what is reserved (409)."""
-    cmd = commands.AdjustStock(body.location_id, body.sku, body.quantity_delta, body.reason)
-    outcome = system.service.adjust_stock(cmd, command_context(request, key, "AdjustStock"))
     headers: dict[str, str] = {}
-    recorded(request, key, outcome.position, headers)
+    cmd = commands.AdjustStock(body.location_id, body.sku, body.quantity_delta, body.reason)
+    outcome = await carry_out(request, key, cmd, headers)
     return OrjsonResponse(outcome.document, status_code=201, headers=headers)
 
 

@@ -1,5 +1,8 @@
-"""The HTTP tests run the real System (event store, writer, projections, payment policy) on a
-fresh PostgreSQL database of their own, through FastAPI's TestClient."""
+"""The HTTP tests run the real System on a fresh PostgreSQL database of their own, through
+FastAPI's TestClient, as ``oms serve`` runs it by default: the API (with the read models) in this
+process, the writer (with its cache and the payment policy) in a writer process of its own that
+the API sends its commands to over the writer's socket. ``test_writer_in_thread.py`` runs the
+journey with the writer inside the API process (``OMS_WRITER=thread``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from infrastructure.bootstrap import System, build_system
+from infrastructure.bootstrap import System, WriterProcess, build_system
 from infrastructure.settings import Settings
 from tests.api.support import Api
 from tests.database import fresh_database_url
@@ -21,8 +24,19 @@ def api_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def system(api_database_url: str) -> Iterator[System]:
-    system = build_system(Settings(read_your_writes_timeout=5.0), database_url=api_database_url)
+def writer_process(api_database_url: str) -> Iterator[WriterProcess]:
+    writer = WriterProcess(environment={"OMS_DATABASE_URL": api_database_url})
+    writer.start()
+    try:
+        yield writer
+    finally:
+        writer.stop()
+
+
+@pytest.fixture(scope="session")
+def system(api_database_url: str, writer_process: WriterProcess) -> Iterator[System]:
+    settings = Settings(read_your_writes_timeout=5.0, writer_socket=writer_process.socket_path)
+    system = build_system(settings, database_url=api_database_url)
     system.start()
     try:
         yield system

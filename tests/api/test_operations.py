@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from api.schemas import OrderOut
-from application.writer import OutcomeUnknown, WriterUnavailable
+from application.errors import OutcomeUnknown, WriterUnavailable
 from tests.api.support import Api, assert_problem, order_body
 
 
@@ -35,10 +35,10 @@ def test_health_is_503_when_the_database_does_not_answer(anonymous: Api, system,
 
 
 def test_store_failure_is_503(integrator: Api, system, monkeypatch) -> None:
-    def unavailable(*args, **kwargs):
+    async def unavailable(*args, **kwargs):
         raise WriterUnavailable("event store write failed: connection lost")
 
-    monkeypatch.setattr(system.service, "receive_stock", unavailable)
+    monkeypatch.setattr(system.commands, "execute", unavailable)
     r = integrator.post("/stock/receipts", {"location_id": "x", "sku": "y", "quantity": 1})
     problem = assert_problem(r, 503)
     assert "connection lost" not in problem["detail"]
@@ -48,7 +48,7 @@ def test_a_command_whose_outcome_is_unknown_is_503_and_says_so(integrator: Api, 
     async def lost(*args, **kwargs):
         raise OutcomeUnknown("the writer process went away while handling this command")
 
-    monkeypatch.setattr(system.service, "place_order_async", lost)
+    monkeypatch.setattr(system.commands, "execute", lost)
     r = integrator.post("/orders", order_body("SKU-UNKNOWN-OUTCOME"))
     problem = assert_problem(r, 503)
     assert problem["type"] == "urn:oms:problem:outcome-unknown" and r.headers["retry-after"] == "1"

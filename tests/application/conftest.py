@@ -63,7 +63,7 @@ def order_command(external_id: str, lines: dict[str, int], reference: str = "pay
     return commands.PlaceOrder(
         channel="web", external_id=external_id, currency="EUR",
         customer={"name": "Ada", "email": "ada@example.com", "phone": None}, shipping_address=ADDRESS,
-        lines=[{"sku": sku, "quantity": qty, "unit_price": Decimal("10.00")} for sku, qty in lines.items()],
+        lines=tuple(commands.OrderLine(sku, qty, Decimal("10.00")) for sku, qty in lines.items()),
         shipping_price=Decimal("0.00"), payment={"provider": "sandbox", "reference": reference}, **extra)
 
 

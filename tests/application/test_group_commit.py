@@ -125,7 +125,7 @@ def test_conflicting_writers_never_oversell_a_scarce_sku(url, ctx):
         assert reserved == 50
         # Every reservation event belongs to an order that shows the shipment.
         orders = [nodes[0].app.repository.get(UUID(r.document["id"])) for r in results]
-        assert sum(q for o in orders for s in o.shipments.values() for q in s["lines"].values()) == 50
+        assert sum(q for o in orders for s in o.shipments.values() for q in s.lines.values()) == 50
     finally:
         for n in nodes:
             n.close()
@@ -187,7 +187,7 @@ def test_a_process_with_a_stale_copy_still_ships_what_another_process_packed(two
     order_id, shipment_id = _one_unit_placed_by(one, ctx, "stale-ship")
     one.service.settle_payments(order_id, ctx)
     one.service.pick(commands.PickShipment(shipment_id), ctx)
-    assert two.cache.get(order_id).shipments[shipment_id]["status"] == "picked"  # two caches it
+    assert two.cache.get(order_id).shipments[shipment_id].status == "picked"  # two caches it
     one.service.pack(commands.PackShipment(shipment_id), ctx)
     shipped = two.service.ship(commands.ShipShipment(shipment_id, "fedex"), ctx)
     assert shipped.document["shipments"][0]["status"] == "shipped"

@@ -134,10 +134,10 @@ def test_full_journey_ship_capture_deliver_return_restock_refund(node, ctx):
         node.service.cancel_order(commands.CancelOrder(str(order_id), "too late"), ctx)
     node.service.deliver(commands.DeliverShipment(shipment_id), ctx)
     with pytest.raises(ForbiddenTransition):
-        node.service.request_return(commands.RequestReturn(str(order_id), [{"sku": "A", "quantity": 3, "reason": "x"}]), ctx)
-    ret = node.service.request_return(commands.RequestReturn(str(order_id), [{"sku": "A", "quantity": 2, "reason": "x"}]), ctx)
-    done = node.service.receive_return(commands.ReceiveReturn(ret.document["id"], "berlin-wh", [
-        {"sku": "A", "quantity": 1, "condition": "resellable"}, {"sku": "A", "quantity": 1, "condition": "damaged"}]), ctx)
+        node.service.request_return(commands.RequestReturn(str(order_id), (commands.ReturnedLine("A", 3, "x"),)), ctx)
+    ret = node.service.request_return(commands.RequestReturn(str(order_id), (commands.ReturnedLine("A", 2, "x"),)), ctx)
+    done = node.service.receive_return(commands.ReceiveReturn(ret.document["id"], "berlin-wh", (
+        commands.ReceivedLine("A", 1, "resellable"), commands.ReceivedLine("A", 1, "damaged"))), ctx)
     assert done.document["payment_status"] == "refunded" and done.document["totals"]["refunded"] == "20.00"
     assert stock_of(node, "A", "berlin-wh") == (1, 0)
 

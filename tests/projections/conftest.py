@@ -58,7 +58,7 @@ class System:
               shipping: str = "4.90") -> UUID:
         outcome = self.service.place_order(c.PlaceOrder(
             channel, external_id, "EUR", {"name": "Ada Lovelace", "email": "ada@example.com", "phone": None},
-            ADDRESS, [{"sku": s, "quantity": q, "unit_price": Decimal(p)} for s, q, p in lines],
+            ADDRESS, tuple(c.OrderLine(s, q, Decimal(p)) for s, q, p in lines),
             Decimal(shipping), {"provider": "sandbox", "reference": f"pay_{external_id}"}), ctx)
         return UUID(outcome.document["id"])
 
@@ -112,9 +112,9 @@ def full_journey(system: System, channel: str = "web", external_id: str = "J1") 
     ship_ctx = ctx("ShipShipment", actor="key_2")
     svc.ship(c.ShipShipment(shipment_id, "fedex"), ship_ctx)
     svc.deliver(c.DeliverShipment(shipment_id), ctx("DeliverShipment"))
-    ret = svc.request_return(c.RequestReturn(str(order_id), [{"sku": "SHOE-42", "quantity": 1, "reason": "too small"}]),
+    ret = svc.request_return(c.RequestReturn(str(order_id), (c.ReturnedLine("SHOE-42", 1, "too small"),)),
                              ctx("RequestReturn"))
     svc.receive_return(c.ReceiveReturn(ret.document["id"], "berlin-wh",
-                                       [{"sku": "SHOE-42", "quantity": 1, "condition": "resellable"}]),
+                                       (c.ReceivedLine("SHOE-42", 1, "resellable"),)),
                        ctx("ReceiveReturn"))
     return order_id, {"place": place_ctx.request_id, "ship": ship_ctx.request_id}
