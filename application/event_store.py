@@ -6,6 +6,7 @@ notification order equals commit order and no follower ever skips an event.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -13,12 +14,23 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from application.context import current_context
+from application.context import CommandContext, current_context
 from domain.location import Location
 from domain.order import Order
 from domain.stock import StockItem
 
 META_KEY = "__meta__"
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An event as a writer recorded it: its position in the feed, the stored event and the
+    domain event it was mapped from, and who recorded it (the stored state's audit metadata)."""
+
+    notification_id: int
+    stored: StoredEvent
+    event: Any
+    context: CommandContext
 
 
 class AuditMapper(Mapper):

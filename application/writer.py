@@ -36,7 +36,7 @@ from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from application.aggregate_cache import ABSENT, AggregateCache
 from application.context import CommandContext, current_context
 from application.directory import Directory
-from application.event_store import OrderManagement
+from application.event_store import CommittedEvent, OrderManagement
 from application.errors import ConcurrencyConflict, OutcomeUnknown, WriterUnavailable  # noqa: F401 - re-exported
 from application.unit_of_work import UnitOfWork, private_copy
 
@@ -83,17 +83,6 @@ class _Batch:
     decided: list[_Decided]
     stored: list[StoredEvent]
     insert: Future[list[int]] | None  # the ids of ``stored`` once committed
-
-
-@dataclass(frozen=True)
-class CommittedEvent:
-    """An event as this writer recorded it: its position in the feed, the stored event and the
-    domain event it was mapped from, and who recorded it (the stored state's audit metadata)."""
-
-    notification_id: int
-    stored: StoredEvent
-    event: Any
-    context: CommandContext
 
 
 class GroupCommitWriter:

@@ -290,7 +290,7 @@ def _project(iterations: int) -> int:
         try:
             for stored in batches:
                 app.recorder.insert_events(stored)
-            runners = build_projections(app, url, batch_size=batch)
+            runners = build_projections(app, batch_size=batch)
             for runner in runners:
                 assert runner._try_lock()
 

@@ -102,7 +102,7 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
         api_keys = ApiKeyStore(read_pool)
         api_keys.create_table()
-        projections = build_projections(app, url, partition_replayer=partial(replay_partition_elsewhere, url),
+        projections = build_projections(app, partition_replayer=partial(replay_partition_elsewhere, url),
                                         min_batch_interval=settings.projection_batch_interval) if read_models else []
         cache = AggregateCache(app)
         writer = GroupCommitWriter(app, cache)
@@ -114,7 +114,7 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         # memory, and reads from the store only what other writers recorded.
         committed = CommittedFeed(app)
         writer.on_committed_events(committed.publish)
-        followers = [build_policy_runner(app, url, PaymentPolicy(settlement), feed=committed,
+        followers = [build_policy_runner(app, PaymentPolicy(settlement), feed=committed,
                                          min_batch_interval=settings.policy_batch_interval)]
     for runner in projections + followers:
         writer.on_commit(runner.notify)
@@ -177,7 +177,7 @@ def replay_partition(settings: Settings, name: str, partition: int, partitions: 
     env["CREATE_TABLE"] = "n"  # the rebuilding process made them; several partitions start at once
     app = OrderManagement(env, transcoder=OrjsonTranscoder())
     tune_for_long_lived_state()
-    (runner,) = build_projections(app, url, names=(name,), create_tables=False)
+    (runner,) = build_projections(app, names=(name,), create_tables=False)
     try:
         return runner.replay_partition(partition, partitions, until)
     finally:

@@ -2,7 +2,7 @@
 
 Wiring (composition root)::
 
-    runners = build_projections(app, database_url)      # creates tables (idempotent)
+    runners = build_projections(app)                    # creates tables (idempotent)
     for r in runners: r.start()
     writer.on_commit = lambda: [r.notify() for r in runners]   # or poll (100 ms)
     queries = ReadModelQueries.for_app(pool, app)
@@ -11,7 +11,6 @@ Wiring (composition root)::
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from eventsourcing.postgres import PostgresFactory
@@ -31,23 +30,19 @@ __all__ = [
 ]
 
 
-def projection_env(url_or_env: str | Mapping[str, str], name: str) -> Environment:
-    """The eventsourcing environment of one projection's datastore (a small pool of its own)."""
-    if isinstance(url_or_env, str):
-        from infrastructure.database import eventsourcing_env
-
-        env = eventsourcing_env(url_or_env, pool_size=1, max_overflow=2)
-    else:
-        env = dict(url_or_env)
-        env["POSTGRES_POOL_SIZE"] = "1"
-        env["POSTGRES_MAX_OVERFLOW"] = "2"
+def projection_env(app: Any, name: str) -> Environment:
+    """The eventsourcing environment of one projection's datastore: the event store's database
+    (read models live beside it, so that a row and its tracking position commit together), with
+    a small pool of its own."""
+    env: dict[str, str] = {k: v for k, v in app.env.items() if isinstance(v, str)}
+    env["POSTGRES_POOL_SIZE"] = "1"
+    env["POSTGRES_MAX_OVERFLOW"] = "2"
     env.pop("CREATE_TABLE", None)
     return Environment(name=name, env=env)
 
 
 def build_projections(
     app: Any,
-    url_or_env: str | Mapping[str, str],
     *,
     names: tuple[str, ...] = ALL,
     orders_cache_size: int = 50_000,
@@ -63,7 +58,7 @@ def build_projections(
     """One runner per projection (not started). ``create_tables`` makes their tables and
     indexes (idempotent); ``runner_options`` go to ``ProjectionRunner``."""
     def view(view_class: type, name: str) -> Any:
-        factory = PostgresFactory(projection_env(url_or_env, name))
+        factory = PostgresFactory(projection_env(app, name))
         return view_class(factory.datastore, tracking_table_name=tracking_table_name(name))
 
     builders = {

@@ -22,8 +22,7 @@ from eventsourcing.persistence import Notification
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from application.event_store import as_read_back
-from application.writer import CommittedEvent
+from application.event_store import CommittedEvent, as_read_back
 
 # Notifications kept (at least; up to twice as many between trims): about a second and a half
 # of the feed at full load on the bench machine, many times the runners' batch interval, so a

@@ -42,10 +42,10 @@ class PolicyFeed(BatchProjection[PolicyView]):
         pass
 
 
-def build_policy_runner(app: Any, url: str, policy: Any, **runner_options: Any) -> ProjectionRunner:
+def build_policy_runner(app: Any, policy: Any, **runner_options: Any) -> ProjectionRunner:
     from projections import projection_env
 
-    view = PolicyView(PostgresFactory(projection_env(url, policy.name)).datastore,
+    view = PolicyView(PostgresFactory(projection_env(app, policy.name)).datastore,
                       tracking_table_name=tracking_table_name(policy.name))
     runner = ProjectionRunner(app, PolicyFeed(view, policy), batch_size=500, rebuild_batch_size=500,
                               **runner_options)

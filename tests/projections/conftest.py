@@ -42,7 +42,7 @@ class System:
     runners: list[ProjectionRunner] = field(default_factory=list)
 
     def projections(self, names: tuple[str, ...] = ALL, **options: Any) -> list[ProjectionRunner]:
-        runners = build_projections(self.app, self.url, names=names, **options)
+        runners = build_projections(self.app, names=names, **options)
         self.runners.extend(runners)
         return runners
 

@@ -228,7 +228,7 @@ def test_a_failed_partition_leaves_the_read_model_empty_at_position_zero_and_a_r
     head = system.head()
 
     def replay(name: str, partition: int, partitions: int, until: int) -> None:
-        (worker,) = build_projections(system.app, system.url, names=(name,), create_tables=False)
+        (worker,) = build_projections(system.app, names=(name,), create_tables=False)
         try:
             worker.replay_partition(partition, partitions, until)
         finally:
