@@ -48,6 +48,9 @@ class PaymentState(StrEnum):
 
 
 PAYMENT_DECLINED = "payment_declined"  # the hold reason of an order whose payment was declined
+# The same words however the order was loaded: snapshots of version 1 did not keep the provider's
+# reason, which the order's history (PaymentDeclined) has.
+DECLINED_HOLD = Hold(PAYMENT_DECLINED, "the payment provider declined the payment; the order needs a new one")
 
 
 class Release(NamedTuple):
@@ -150,7 +153,7 @@ class Order(Aggregate):
             lines=tuple(ReturnedLine(l["sku"], l["quantity"], l.get("reason")) for l in v["lines"]),
             received=tuple(ReceivedLine(l["sku"], l["quantity"], l["condition"]) for l in v["received"]),
         ) for k, v in state["returns"].items()}
-        state["hold"] = (Hold(PAYMENT_DECLINED, None) if state["payment_state"] == PaymentState.DECLINED
+        state["hold"] = (DECLINED_HOLD if state["payment_state"] == PaymentState.DECLINED
                          and not state["cancelled"] else None)
 
     # ----------------------------------------------------------------- derived state
@@ -276,7 +279,7 @@ class Order(Aggregate):
     @event("PaymentDeclined")
     def _payment_declined(self, reason: str) -> None:
         self.payment_state = PaymentState.DECLINED
-        self.hold = Hold(PAYMENT_DECLINED, reason)
+        self.hold = DECLINED_HOLD
         self._cancel_open_shipments()
 
     def authorization_due(self) -> bool:

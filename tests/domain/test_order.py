@@ -204,3 +204,50 @@ def test_replay_reaches_the_same_state_as_the_live_aggregate():
         replayed = event.mutate(replayed)
     assert replayed.__dict__ == order.__dict__
     assert replayed.shipments[sid].status == "shipped"
+
+
+# ---------------------------------------------------------------- holds
+
+
+def test_a_held_order_is_not_picked_until_its_hold_is_released():
+    order = allocated()
+    sid = next(iter(order.shipments))
+    order.put_on_hold("fraud_check", "billing and shipping countries differ")
+    assert order.status == "on_hold" and order.hold.reason == "fraud_check"
+    assert not order.can_ship(sid)
+    with pytest.raises(ForbiddenTransition, match="on hold"):
+        order.pick(sid)
+    order.release_hold()
+    order.pick(sid)
+    assert order.status == "confirmed" and order.shipments[sid].status == "picked"
+    assert [type(e).__name__ for e in order.collect_events()][-3:] == ["OrderPutOnHold", "OrderHoldReleased",
+                                                                       "ShipmentPicked"]
+
+
+def test_an_order_is_held_once_and_released_only_when_held():
+    order = allocated()
+    order.put_on_hold("address_check")
+    with pytest.raises(ForbiddenTransition, match="already on hold"):
+        order.put_on_hold("fraud_check")
+    order.release_hold()
+    with pytest.raises(ForbiddenTransition, match="not on hold"):
+        order.release_hold()
+
+
+def test_a_cancelled_or_fully_shipped_order_cannot_be_held():
+    cancelled = allocated()
+    cancelled.cancel("changed mind")
+    with pytest.raises(ForbiddenTransition, match="cancelled"):
+        cancelled.put_on_hold("fraud_check")
+    shipped_order = allocated()
+    shipped(shipped_order)
+    with pytest.raises(ForbiddenTransition, match="nothing of the order is left"):
+        shipped_order.put_on_hold("fraud_check")
+
+
+def test_a_declined_payment_holds_the_order_and_is_not_released_by_hand():
+    order = allocated(authorize=False)
+    order.decline_payment("card declined")
+    assert order.status == "on_hold" and order.hold.reason == "payment_declined"
+    with pytest.raises(ForbiddenTransition, match="new payment"):
+        order.release_hold()
