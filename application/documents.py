@@ -92,7 +92,7 @@ class RenderedDocument(Mapping[str, Any]):
 
     __slots__ = ("json", "_id", "_version", "_parsed")
 
-    def __init__(self, json: bytes, id: str, version: int) -> None:  # noqa: A002 - the document's own key
+    def __init__(self, json: bytes, id: str | None, version: int | None) -> None:  # noqa: A002 - the document's own key
         self.json = json
         self._id = id
         self._version = version

@@ -253,13 +253,20 @@ class OrderService:
     def order_as_of(self, order_id: UUID, at: datetime) -> dict[str, Any]:
         """The order as it was at ``at``, replayed from the event store (not the read model)."""
         order = None
+        event: Any
         for event in self.app.repository.event_store.get(order_id):
-            if event.timestamp > at:
+            if order is None:  # the stream's first event: is it an order's, and was it placed by then?
+                placed = event.mutate(None)
+                if not isinstance(placed, Order):  # a location's or a stock item's stream
+                    raise NotFound("order", order_id)
+                if event.timestamp > at:
+                    raise NotFound("order", order_id, f"the order {order_id} did not exist yet at {at.isoformat()}")
+                order = placed
+            elif event.timestamp > at:
                 break
-            order = event.mutate(order)
+            else:
+                order = event.mutate(order)
         if order is None:
-            if self.app.latest_position(order_id) is not None:
-                raise NotFound("order", order_id, f"the order {order_id} did not exist yet at {at.isoformat()}")
             raise NotFound("order", order_id)
         return order_document(order)
 

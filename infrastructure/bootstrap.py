@@ -266,6 +266,7 @@ class _ChildProcess:
 
     def start(self, ready: Callable[[], bool] | None = None, timeout: float = 120) -> None:
         self._launch()
+        assert self._proc is not None
         deadline = time.monotonic() + timeout
         while ready is not None and not ready():
             if self._proc.poll() is not None:
@@ -283,6 +284,7 @@ class _ChildProcess:
 
     def _supervise(self) -> None:
         while True:
+            assert self._proc is not None
             status = self._proc.wait()
             with self._lock:
                 if self._stopping:

@@ -124,10 +124,10 @@ class WriterServer:
         try:
             call_id, cmd, ctx = decode_request(payload)
         except Exception as error:  # noqa: BLE001 - this call fails; the connection carries others
-            call_id = call_id_of(payload)
-            log.error("the writer could not read call %s: %s", call_id, error)
-            if call_id is not None:
-                connection.answer(encode_error(call_id, error))
+            unread = call_id_of(payload)
+            log.error("the writer could not read call %s: %s", unread, error)
+            if unread is not None:
+                connection.answer(encode_error(unread, error))
             return
         try:
             future = self.service.submit(cmd, ctx)

@@ -23,7 +23,6 @@ import os
 import struct
 import tempfile
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -88,9 +87,15 @@ _call_only = msgspec.json.Decoder(_CallOnly)
 _contexts = msgspec.json.Decoder(CommandContext)
 
 
-@lru_cache(maxsize=None)
-def _command_decoder(command_type: type[Command]) -> msgspec.json.Decoder:
-    return msgspec.json.Decoder(command_type)
+_command_decoders: dict[str, msgspec.json.Decoder[Any]] = {}
+
+
+def _command_decoder(name: str) -> msgspec.json.Decoder[Any]:
+    """A decoder into the command class called ``name`` (KeyError for a name no command has)."""
+    decoder = _command_decoders.get(name)
+    if decoder is None:
+        decoder = _command_decoders[name] = msgspec.json.Decoder(Command.named(name))
+    return decoder
 
 
 def framed(payload: bytes) -> bytes:
@@ -109,8 +114,7 @@ def encode_request(call_id: int, cmd: Command, ctx: CommandContext) -> bytes:
 
 def decode_request(payload: bytes) -> tuple[int, Command, CommandContext]:
     request = _requests.decode(payload)
-    command_type = Command.named(request.command_type)
-    return (request.call_id, _command_decoder(command_type).decode(request.command),
+    return (request.call_id, _command_decoder(request.command_type).decode(request.command),
             _contexts.decode(request.context))
 
 
