@@ -20,10 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.parsing import _declares_json as declares_json  # FastAPI's rule for a JSON body
 from api.responses import OrjsonResponse
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
 from application.ports import PaymentGatewayUnavailable, UnknownCarrier
-from application.writer import ConcurrencyConflict, OutcomeUnknown, WriterUnavailable
+from application.errors import ConcurrencyConflict, OutcomeUnknown, WriterUnavailable
 from domain.errors import (
     DomainError,
     ForbiddenTransition,
@@ -154,7 +155,17 @@ def json_pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+def _content_type_error(content_type: str | None) -> dict[str, Any]:
+    """A body was sent but not declared as JSON, so it was never read as JSON: say so, instead
+    of "must be a JSON object" about a body that may well be one."""
+    sent = f"it was {content_type[:100]}" if content_type else "it was missing"
+    return {"parameter": "Content-Type", "in": "header",
+            "detail": f"Content-Type must be application/json (or application/<type>+json) for a JSON body; {sent}"}
+
+
+def _field_errors(errors: Sequence[Any], content_type: str | None = "application/json") -> list[dict[str, Any]]:
+    """The problem's ``errors`` for pydantic's. ``content_type``: the request's, which decides
+    what an object-type error at the root of the body means."""
     result = []
     for error in errors:
         loc = tuple(error.get("loc") or ())
@@ -172,6 +183,9 @@ def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
             elif kind == "extra_forbidden":
                 message = "unknown field"
             elif kind == "model_attributes_type" or (kind in ("dict_type", "model_type") and not path):
+                if not path and not declares_json(content_type):
+                    result.append(_content_type_error(content_type))
+                    continue
                 message = "the request body must be a JSON object"
             result.append({"pointer": json_pointer(path), "detail": message})
         else:
@@ -181,13 +195,13 @@ def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
-    errors = _field_errors(exc.errors())
+    errors = _field_errors(exc.errors(), request.headers.get("content-type"))
     first = errors[0] if errors else {}
     where = first.get("pointer") if "pointer" in first else first.get("parameter")
     detail = f"{len(errors)} invalid field(s)"
     if first:
-        detail = f"{first['detail']} at {where or 'the request body'}" + (
-            f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        said = first["detail"] if where == "Content-Type" else f"{first['detail']} at {where or 'the request body'}"
+        detail = said + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
     return problem(request, 422, title="Invalid input", detail=detail,
                    type_=problem_type("validation-error"), errors=errors)
 

@@ -46,3 +46,19 @@ def order_response(document: Mapping[str, Any], status_code: int = 200,
     if isinstance(document, RenderedDocument):
         return Response(document.json, status_code=status_code, headers=headers, media_type="application/json")
     return OrjsonResponse(document, status_code=status_code, headers=headers)
+
+
+def order_part_response(document: Mapping[str, Any]) -> Response:
+    """A shipment or return on its own (``order_id`` and ``order_version`` in ``document``): its
+    order's version as the ETag (commands on it take If-Match with the order's version), and a
+    link up to the order, in the body and as ``Link: </orders/...>; rel="up"``."""
+    order_url = f"/orders/{document['order_id']}"
+    headers = {"ETag": f'"{document["order_version"]}"', "Link": f'<{order_url}>; rel="up"'}
+    return OrjsonResponse({**document, "links": {"order": order_url}}, headers=headers)
+
+
+# The headers of ``order_part_response``, as the OpenAPI responses declare them.
+ORDER_PART_HEADERS = {
+    "ETag": {"description": "the order's version, for If-Match", "schema": {"type": "string"}},
+    "Link": {"description": 'the order: `</orders/{order_id}>; rel="up"`', "schema": {"type": "string"}},
+}

@@ -14,17 +14,17 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -52,8 +52,6 @@ Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^
 Quantity = Annotated[int, Field(strict=True, gt=0, le=1_000_000, description="a positive whole number")]
 Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"),
-                     Field(description="ISO 4217 code, three uppercase letters", examples=["EUR"])]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
                   Field(examples=["ada@example.com"])]
 Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]{2,31}$"),
@@ -98,14 +96,74 @@ TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """.split())
 
 
-def _country(value: Any) -> Any:
-    if isinstance(value, str) and value not in COUNTRIES:
-        raise PydanticCustomError("country", "must be an ISO 3166-1 alpha-2 country code such as \"DE\"")
-    return value
+def one_of(codes: type[StrEnum], kind: str, message: str) -> Any:
+    """A field that takes one of ``codes``. The OpenAPI document lists them (as the schema named
+    after the enum); anything else is refused with ``message`` (not a list of every code); the
+    validated value is the plain string, so commands and events carry no API types."""
+    allowed = frozenset(member.value for member in codes)
+
+    def check(value: Any) -> str:
+        if type(value) is not str or value not in allowed:
+            raise PydanticCustomError(kind, message)
+        return value
+
+    return Annotated[str, PlainValidator(check, json_schema_input_type=codes)]
 
 
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), BeforeValidator(_country),
-                    Field(examples=["DE"], description="ISO 3166-1 alpha-2")]
+Country = StrEnum("Country", {code: code for code in sorted(COUNTRIES)}, module=__name__)  # type: ignore[misc]
+Country.__doc__ = "ISO 3166-1 alpha-2 country code (officially assigned)."
+CountryCode = Annotated[one_of(Country, "country", 'must be an ISO 3166-1 alpha-2 country code such as "DE"'),
+                        Field(examples=["DE"])]
+
+# Every active ISO 4217 code that has a minor unit (domain/money.py holds the table).
+Currency = StrEnum("Currency", {code: code for code in CURRENCIES}, module=__name__)  # type: ignore[misc]
+Currency.__doc__ = "ISO 4217 currency code (active, with a minor unit); amounts have at most its minor units' decimals."
+CurrencyCode = Annotated[
+    one_of(Currency, "currency", 'must be an active ISO 4217 currency code in capitals, such as "EUR"'),
+    Field(examples=["EUR"])]
+
+
+class PaymentProvider(StrEnum):
+    """The payment providers the service has an adapter for (infrastructure/adapters)."""
+
+    SANDBOX = "sandbox"
+
+
+class Carrier(StrEnum):
+    """The carriers the carrier adapter issues labels for (infrastructure/adapters/sandbox_carrier.py)."""
+
+    FEDEX = "fedex"
+    UPS = "ups"
+    DHL = "dhl"
+    USPS = "usps"
+    DPD = "dpd"
+
+
+PaymentProviderName = one_of(PaymentProvider, "payment_provider",
+                             "must be a payment provider the service has: " + ", ".join(PaymentProvider))
+CarrierName = one_of(Carrier, "carrier", "must be a carrier the service ships with: " + ", ".join(Carrier))
+
+
+_QUANTA = {units: Decimal(1).scaleb(-units) for units in range(5)}  # minor units are 0 to 4
+
+
+def _check_minor_units(model: str, currency: str | None, amounts: list[tuple[tuple[Any, ...], Decimal]]) -> None:
+    """Raises an error at each amount with more decimals than ``currency`` has (ISO 4217 minor
+    units; ``"100.0"`` is a whole number, as the domain counts it). On every order's path: the
+    common case is one quantize per amount."""
+    if currency is None:  # the currency itself was refused: that is the error to report
+        return
+    units = minor_units(currency)
+    quantum = _QUANTA[units]
+    wrong = [(loc, amount) for loc, amount in amounts if amount.quantize(quantum) != amount]
+    if not wrong:
+        return
+    message = (f"{currency} amounts are whole numbers (no decimals)" if units == 0
+               else f"{currency} amounts have at most {units} decimals")
+    raise ValidationError.from_exception_data(model, [
+        InitErrorDetails(type=PydanticCustomError("money_precision", message), loc=loc, input=str(amount))
+        for loc, amount in wrong])
+
 
 OrderStatus = Literal["pending", "confirmed", "backordered", "on_hold", "completed", "cancelled"]
 PaymentStatus = Literal["pending", "authorized", "declined", "voided", "paid", "partially_refunded", "refunded"]
@@ -132,6 +190,7 @@ class LocationOut(Output):
 
 class LocationList(Output):
     data: list[LocationOut]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last")
 
 # ---------------------------------------------------------------- stock
 
@@ -146,8 +205,16 @@ class StockAdjustmentIn(Input):
     location_id: Identifier
     sku: Sku
     quantity_delta: Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000,
-                                         description="units to add (positive) or remove (negative)")]
+                                         description="units to add (positive) or remove (negative); never 0",
+                                         json_schema_extra={"not": {"const": 0}})]
     reason: Annotated[str, text(500)]
+
+    @field_validator("quantity_delta")
+    @classmethod
+    def _changes_something(cls, delta: int) -> int:
+        if delta == 0:
+            raise PydanticCustomError("zero_delta", "must not be 0: an adjustment adds or removes units")
+        return delta
 
 
 class StockAtLocation(Output):
@@ -180,7 +247,7 @@ class AddressIn(Input):
     line2: Annotated[str, StringConstraints(max_length=200)] | None = None
     city: Annotated[str, text(100)]
     postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")] | None = None
-    country: Country
+    country: CountryCode
     latitude: Latitude
     longitude: Longitude
 
@@ -192,14 +259,14 @@ class OrderLineIn(Input):
 
 
 class PaymentIn(Input):
-    provider: Annotated[str, text(50)]
+    provider: PaymentProviderName
     reference: Annotated[str, text(200)]
 
 
 class OrderIn(Input):
     channel: Annotated[str, text(50)]
     external_id: Annotated[str, text(128)]
-    currency: Currency
+    currency: CurrencyCode
     customer: CustomerIn
     shipping_address: AddressIn
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=500)]
@@ -216,6 +283,19 @@ class OrderIn(Input):
                                           {"sku": line.sku})
             seen.add(line.sku)
         return lines
+
+    @field_validator("lines")
+    @classmethod
+    def _unit_prices_in_minor_units(cls, lines: list[OrderLineIn], info: ValidationInfo) -> list[OrderLineIn]:
+        _check_minor_units(cls.__name__, info.data.get("currency"),
+                           [((n, "unit_price"), line.unit_price) for n, line in enumerate(lines)])
+        return lines
+
+    @field_validator("shipping_price")
+    @classmethod
+    def _shipping_price_in_minor_units(cls, price: Decimal, info: ValidationInfo) -> Decimal:
+        _check_minor_units(cls.__name__, info.data.get("currency"), [((), price)])
+        return price
 
 
 class CancelIn(Input):
@@ -291,6 +371,26 @@ class ReturnOut(Output):
     order_version: int | None = Field(None, description="the order's version after the request (its ETag)")
 
 
+class OrderLinks(Output):
+    order: str = Field(description="the order it belongs to", examples=["/orders/0190c9a4-7b1e-7c3d-9f00-3a5b2c1d4e5f"])
+
+
+class ShipmentDocument(ShipmentOut):
+    """A shipment on its own: as in its order's document, with the order named and linked."""
+
+    order_id: str = Field(description="the order the shipment belongs to")
+    order_version: int = Field(description="the order's version: the ETag, for If-Match on the shipment's commands")
+    links: OrderLinks
+
+
+class ReturnDocument(ReturnOut):
+    """A return on its own: as in its order's document, with the order named and linked."""
+
+    order_id: str = Field(description="the order the return belongs to")
+    order_version: int = Field(description="the order's version: the ETag, for If-Match on the return's commands")
+    links: OrderLinks
+
+
 class HoldOut(Output):
     reason: str = Field(examples=["fraud_check", "payment_declined"])
     detail: str | None = None
@@ -348,7 +448,7 @@ class PackIn(Input):
 
 
 class ShipIn(Input):
-    carrier: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    carrier: CarrierName
     tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")] | None = None
 
 
@@ -378,6 +478,7 @@ class ApiKeyCreated(ApiKeyOut):
 
 class ApiKeyList(Output):
     data: list[ApiKeyOut]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last")
 
 # ---------------------------------------------------------------- operations
 

@@ -172,9 +172,13 @@ class ApiKeyStore:
             row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = %s", (UUID(str(key_id)),)).fetchone()
         return _row_to_key(row) if row else None
 
-    def list(self) -> list[ApiKey]:
+    def list(self, *, limit: int | None = None, after: tuple[datetime, UUID] | None = None) -> list[ApiKey]:
+        """Keys oldest first: all of them, or at most ``limit`` after the (created_at, id) ``after``."""
+        created_at, key_id = after if after is not None else (None, None)
         with self._pool.connection() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id").fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM api_keys WHERE %s::timestamptz IS NULL OR (created_at, id) > (%s, %s) "
+                "ORDER BY created_at, id LIMIT %s", (created_at, created_at, key_id, limit)).fetchall()
         return [_row_to_key(r) for r in rows]
 
     def count_active(self) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -14,28 +14,53 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
+from domain.order import RETURN_PREFIX, SHIPMENT_PREFIX, order_id_of
 from projections.names import ALL, tracking_table_name
+
+
+T = TypeVar("T")
 
 
 class InvalidCursor(ValueError):
     """The pagination cursor was not one this service issued."""
 
 
-def encode_cursor(created_at: datetime, order_id: UUID | str) -> str:
-    raw = orjson.dumps([created_at.isoformat(), str(order_id)])
+def encode_cursor(*key: datetime | UUID | str) -> str:
+    """An opaque cursor: the sort key of a page's last row, after which the next page starts."""
+    raw = orjson.dumps([part.isoformat() if isinstance(part, datetime) else str(part) for part in key])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+def cursor_key(cursor: str, size: int) -> list[str]:
+    """The sort key (``size`` strings) in a cursor ``encode_cursor`` made; else InvalidCursor."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, order_id = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        key = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError, UnicodeError) as error:
+        raise InvalidCursor("invalid cursor") from error
+    if not isinstance(key, list) or len(key) != size or not all(isinstance(part, str) and "\x00" not in part
+                                                                 for part in key):
+        raise InvalidCursor("invalid cursor")  # (no key this service issues holds a NUL: text cannot)
+    return key
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """A (created_at, id) cursor: the sort key of orders and of API keys."""
+    created_at, identifier = cursor_key(cursor, 2)
+    try:
         when = datetime.fromisoformat(created_at)
         if when.tzinfo is None:
             raise ValueError("naive timestamp")
-        return when, UUID(order_id)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError, UnicodeError) as error:
+        return when, UUID(identifier)
+    except ValueError as error:
         raise InvalidCursor("invalid cursor") from error
+
+
+def page_of(rows: list[T], limit: int, key: Callable[[T], tuple[Any, ...]]) -> tuple[list[T], str | None]:
+    """The first ``limit`` of ``rows`` (fetched as ``limit + 1``: one more tells whether another
+    page follows) and the cursor of the next page, or None on the last."""
+    page = rows[:limit]
+    return page, encode_cursor(*key(page[-1])) if len(rows) > limit else None
 
 
 class ReadModelQueries:
@@ -75,6 +100,27 @@ class ReadModelQueries:
     def order(self, order_id: UUID) -> dict[str, Any] | None:
         rows = self._fetch(SQL("SELECT document FROM {} WHERE id = %s").format(self._t("orders")), (order_id,))
         return rows[0]["document"] if rows else None
+
+    def shipment(self, shipment_id: str) -> dict[str, Any] | None:
+        """The shipment's document, as in its order's, with ``order_id`` and ``order_version``."""
+        return self._order_part("shipments", SHIPMENT_PREFIX, shipment_id)
+
+    def return_(self, return_id: str) -> dict[str, Any] | None:
+        """The return's document, as in its order's, with ``order_id`` and ``order_version``."""
+        return self._order_part("returns", RETURN_PREFIX, return_id)
+
+    def _order_part(self, collection: str, prefix: str, part_id: str) -> dict[str, Any] | None:
+        # The id names its order (shp_<order hex>_<n>): one primary-key read, no index of its own.
+        order_id = order_id_of(part_id) if part_id.startswith(prefix) else None
+        if order_id is None:
+            return None
+        rows = self._fetch(
+            SQL("SELECT o.version, part FROM {} o, jsonb_array_elements(o.document -> %s) AS part "
+                "WHERE o.id = %s AND part ->> 'id' = %s").format(self._t("orders")),
+            (collection, order_id, part_id))
+        if not rows:
+            return None
+        return {**rows[0]["part"], "order_id": str(order_id), "order_version": rows[0]["version"]}
 
     def list_orders(
         self,
@@ -120,9 +166,7 @@ class ReadModelQueries:
             SQL("WHERE ") + SQL(" AND ").join(where) if where else SQL(""),
         )
         params.append(limit + 1)
-        rows = self._fetch(query, params)
-        page = rows[:limit]
-        next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        page, next_cursor = page_of(self._fetch(query, params), limit, lambda row: (row["created_at"], row["id"]))
         return [row["document"] for row in page], next_cursor
 
     # ------------------------------------------------------------------ stock and locations
@@ -143,9 +187,21 @@ class ReadModelQueries:
             "locations": [dict(r) for r in rows],
         }
 
-    def locations(self) -> list[dict[str, Any]]:
+    def locations(self, *, limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
+        """Locations by id: all of them, or at most ``limit`` after the id ``after``."""
         return self._fetch(SQL("SELECT location_id, name, kind, latitude, longitude FROM {} "
-                               "ORDER BY location_id").format(self._t("locations")))
+                               "WHERE %s::text IS NULL OR location_id > %s "
+                               "ORDER BY location_id LIMIT %s").format(self._t("locations")), (after, after, limit))
+
+    def location_page(self, *, limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of locations by id, and the cursor of the next page (None on the last)."""
+        after = cursor_key(cursor, 1)[0] if cursor is not None else None
+        return page_of(self.locations(limit=limit + 1, after=after), limit, lambda row: (row["location_id"],))
+
+    def location(self, location_id: str) -> dict[str, Any] | None:
+        rows = self._fetch(SQL("SELECT location_id, name, kind, latitude, longitude FROM {} "
+                               "WHERE location_id = %s").format(self._t("locations")), (location_id,))
+        return rows[0] if rows else None
 
     # ------------------------------------------------------------------ history
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import Admin, SystemDep
+from api.pagination import LINK_HEADER, PageQuery, invalid_cursor, page_response
 from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyList
 from infrastructure.api_keys import ApiKey
+from projections.queries import InvalidCursor, decode_cursor, page_of
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -27,10 +29,19 @@ def create_api_key(body: ApiKeyIn, system: SystemDep, admin: Admin) -> OrjsonRes
                           headers={"Location": f"/api-keys/{key.id}", "Cache-Control": "no-store"})
 
 
-@router.get("", response_model=ApiKeyList, responses=problem_responses(401, 403, 503))
-def list_api_keys(system: SystemDep, admin: Admin) -> OrjsonResponse:
-    """Every key, active or revoked (never a secret)."""
-    return OrjsonResponse({"data": [key_document(k) for k in system.api_keys.list()]})
+@router.get("", response_model=ApiKeyList,
+            responses={200: {"headers": LINK_HEADER}, **problem_responses(401, 403, 422, 503)})
+def list_api_keys(request: Request, page: Annotated[PageQuery, Query()], system: SystemDep,
+                  admin: Admin) -> OrjsonResponse:
+    """Every key, active or revoked (never a secret), oldest first, a page at a time; follow
+    ``next_cursor`` (or the ``Link: rel="next"`` header)."""
+    try:
+        after = decode_cursor(page.cursor) if page.cursor is not None else None
+    except InvalidCursor:
+        raise invalid_cursor() from None
+    keys, next_cursor = page_of(system.api_keys.list(limit=page.limit + 1, after=after), page.limit,
+                                lambda key: (key.created_at, key.id))
+    return page_response(request, [key_document(k) for k in keys], next_cursor)
 
 
 @router.delete("/{key_id}", status_code=204, response_class=Response,

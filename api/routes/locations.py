@@ -1,9 +1,10 @@
 """Stock locations: warehouses and stores orders are sourced from."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import (
     Commander,
@@ -12,15 +13,17 @@ from api.deps import (
     carry_out,
     consistent,
 )
-from api.problems import problem_responses
+from api.pagination import LINK_HEADER, PageQuery, invalid_cursor, page_response
+from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import LocationIn, LocationList, LocationOut
 from application import commands
+from projections.queries import InvalidCursor
 
 router = APIRouter(prefix="/locations", tags=["locations"])
 
-LocationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-                                 examples=["berlin-wh"])]
+LOCATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+LocationId = Annotated[str, Path(min_length=1, max_length=64, pattern=LOCATION_ID.pattern, examples=["berlin-wh"])]
 
 
 @router.put("/{location_id}", response_model=LocationOut, status_code=201,
@@ -36,7 +39,25 @@ async def put_location(location_id: LocationId, body: LocationIn, request: Reque
     return OrjsonResponse(outcome.document, status_code=201 if outcome.created else 200, headers=headers)
 
 
-@router.get("", response_model=LocationList, responses=problem_responses(401, 403, 503))
-def list_locations(system: SystemDep, key: StockReader,
+@router.get("", response_model=LocationList,
+            responses={200: {"headers": LINK_HEADER}, **problem_responses(401, 403, 422, 503)})
+def list_locations(request: Request, page: Annotated[PageQuery, Query()], system: SystemDep, key: StockReader,
                    _fresh: Annotated[None, Depends(consistent("locations"))]) -> OrjsonResponse:
-    return OrjsonResponse({"data": system.queries.locations()})
+    """Locations by id, a page at a time; follow ``next_cursor`` (or the ``Link: rel="next"`` header)."""
+    try:
+        data, next_cursor = system.queries.location_page(limit=page.limit, cursor=page.cursor)
+    except InvalidCursor:
+        raise invalid_cursor() from None
+    return page_response(request, data, next_cursor)
+
+
+@router.get("/{location_id}", response_model=LocationOut, responses=problem_responses(401, 403, 404, 422, 503))
+def get_location(location_id: Annotated[str, Path(min_length=1, max_length=64, examples=["berlin-wh"])],
+                 system: SystemDep, key: StockReader,
+                 _fresh: Annotated[None, Depends(consistent("locations"))]) -> OrjsonResponse:
+    """The location (404 when no location has this id)."""
+    # An id no location can have (PUT refuses it) names none: 404 without a query.
+    location = system.queries.location(location_id) if LOCATION_ID.fullmatch(location_id) else None
+    if location is None:
+        raise not_found("location", location_id)
+    return OrjsonResponse(location)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated
-from urllib.parse import urlencode
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from api.deps import (
     Auditor,
@@ -22,8 +21,9 @@ from api.deps import (
     expected_versions,
     require_role,
 )
+from api.pagination import LINK_HEADER, PageQuery, invalid_cursor, page_response
 from api.parsing import TextHeader, json_body, openapi_body
-from api.problems import invalid_parameter, not_found, problem_responses
+from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse, order_response
 from api.schemas import (
     CancelIn,
@@ -160,9 +160,7 @@ async def request_return(order_id: OrderIdPath, body: ReturnIn, request: Request
 # ---------------------------------------------------------------- reads
 
 
-class OrderFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrderFilters(PageQuery):
     status: OrderStatus | None = None
     payment_status: PaymentStatus | None = None
     fulfillment_status: FulfillmentStatus | None = None
@@ -170,11 +168,10 @@ class OrderFilters(BaseModel):
     sku: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     created_after: AwareDatetime | None = Field(None, description="RFC 3339, with a time zone")
     created_before: AwareDatetime | None = Field(None, description="RFC 3339, with a time zone")
-    limit: int = Field(50, ge=1, le=200)
-    cursor: Annotated[str, Field(min_length=1, max_length=500)] | None = None
 
 
-@router.get("", response_model=OrderList, responses=problem_responses(401, 403, 422, 503))
+@router.get("", response_model=OrderList,
+            responses={200: {"headers": LINK_HEADER}, **problem_responses(401, 403, 422, 503)})
 def list_orders(request: Request, filters: Annotated[OrderFilters, Query()], system: SystemDep,
                 key: OrderReader, _fresh: Annotated[None, Depends(consistent("orders"))]) -> OrjsonResponse:
     """Orders newest first, filtered; follow ``next_cursor`` (or the ``Link: rel="next"`` header)."""
@@ -185,13 +182,8 @@ def list_orders(request: Request, filters: Annotated[OrderFilters, Query()], sys
             created_after=filters.created_after, created_before=filters.created_before,
             limit=filters.limit, cursor=filters.cursor)
     except InvalidCursor:
-        raise invalid_parameter("cursor", "query", "not a cursor this API issued") from None
-    headers = {}
-    if next_cursor:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        params.append(("cursor", next_cursor))
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    return OrjsonResponse({"data": data, "next_cursor": next_cursor}, headers=headers)
+        raise invalid_cursor() from None
+    return page_response(request, data, next_cursor)
 
 
 @router.get("/{order_id}", response_model=OrderOut,

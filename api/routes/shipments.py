@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
 from api.deps import (
     Commander,
     IfMatch,
+    OrderReader,
+    SystemDep,
     carry_out,
+    consistent,
     expected_versions,
 )
-from api.problems import problem_responses
-from api.responses import OrjsonResponse, order_response
-from api.schemas import DeliverIn, OrderOut, PackIn, PickIn, ShipIn
+from api.problems import not_found, problem_responses
+from api.responses import ORDER_PART_HEADERS, OrjsonResponse, order_part_response, order_response
+from api.schemas import DeliverIn, OrderOut, PackIn, PickIn, ShipIn, ShipmentDocument
 from application import commands
 from application.commands import Command
 from infrastructure.api_keys import ApiKey
@@ -22,6 +25,17 @@ router = APIRouter(prefix="/shipments", tags=["shipments"])
 
 ShipmentId = Annotated[str, Path(max_length=100, examples=["shp_0123456789abcdef0123456789abcdef_1"])]
 RESPONSES = problem_responses(401, 403, 404, 409, 412, 422, 503)
+
+
+@router.get("/{shipment_id}", response_model=ShipmentDocument,
+            responses={200: {"headers": ORDER_PART_HEADERS}, **problem_responses(401, 403, 404, 422, 503)})
+def get_shipment(shipment_id: ShipmentId, system: SystemDep, key: OrderReader,
+                 _fresh: Annotated[None, Depends(consistent("orders"))]) -> Response:
+    """The shipment, as in its order's document, with ``order_id`` and a link to the order."""
+    document = system.queries.shipment(shipment_id)
+    if document is None:
+        raise not_found("shipment", shipment_id)
+    return order_part_response(document)
 
 
 async def _carried_out(request: Request, key: ApiKey, cmd: Command) -> Response:

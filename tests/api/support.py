@@ -81,6 +81,18 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
 
+    def all_pages(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list, following its ``Link: rel="next"`` headers."""
+        items: list[dict[str, Any]] = []
+        while True:
+            r = self.get(path)
+            assert r.status_code == 200, r.text
+            items.extend(r.json()["data"])
+            if "link" not in r.headers:
+                assert r.json()["next_cursor"] is None
+                return items
+            path = r.headers["link"][1:r.headers["link"].index(">")]
+
     # ------------------------------------------------------------ set-up steps
 
     def location(self, location_id: str | None = None, at: tuple[float, float] = BERLIN,

@@ -89,7 +89,7 @@ def test_api_key_lifecycle(admin: Api, client) -> None:
     assert created["secret"].startswith("oms_")
     assert r.headers["location"] == f"/api-keys/{created['id']}"
 
-    listed = admin.get("/api-keys").json()["data"]
+    listed = admin.all_pages("/api-keys")
     mine = next(k for k in listed if k["id"] == created["id"])
     assert "secret" not in mine and mine["name"] == "shop connector"
 
@@ -100,7 +100,7 @@ def test_api_key_lifecycle(admin: Api, client) -> None:
     r = admin.delete(f"/api-keys/{created['id']}")
     assert r.status_code == 204 and r.content == b""
     assert_problem(connector.get("/orders"), 401)
-    revoked = next(k for k in admin.get("/api-keys").json()["data"] if k["id"] == created["id"])
+    revoked = next(k for k in admin.all_pages("/api-keys") if k["id"] == created["id"])
     assert revoked["active"] is False and revoked["revoked_at"]
 
 

@@ -331,9 +331,9 @@ def test_locations(integrator: Api, analyst: Api) -> None:
     assert r.status_code == 201 and r.json() == {"location_id": location_id, **body}
     r = integrator.put(f"/locations/{location_id}", {**body, "name": "Flagship Mitte"})
     assert r.status_code == 200 and r.json()["name"] == "Flagship Mitte"
-    listed = {loc["location_id"]: loc for loc in integrator.get("/locations").json()["data"]}
+    listed = {loc["location_id"]: loc for loc in integrator.all_pages("/locations")}
     assert listed[location_id]["name"] == "Flagship Mitte"
-    assert location_id in {loc["location_id"] for loc in analyst.get("/locations").json()["data"]}
+    assert location_id in {loc["location_id"] for loc in analyst.all_pages("/locations")}
 
 
 def test_stock_levels(integrator: Api, analyst: Api) -> None:

@@ -187,7 +187,7 @@ def test_unknown_route_and_method_are_problems(admin: Api) -> None:
 
 
 def test_unexpected_error_is_a_500_without_internals(system, secrets, monkeypatch) -> None:
-    def boom() -> None:
+    def boom(*args, **kwargs) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
     monkeypatch.setattr(system.queries, "locations", boom)
