@@ -23,6 +23,8 @@ test: venv
 	$(BIN)/python -m pytest
 
 bench: venv
+	@command -v wrk >/dev/null || { echo "make bench drives the API with wrk: installing Debian's package"; \
+		apt-get install -y wrk || sudo apt-get install -y wrk; }
 	$(BIN)/python -m bench
 
 # Instructions per order in the API process's two hot steps (callgrind): repeatable on a noisy machine.
