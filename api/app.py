@@ -22,6 +22,7 @@ from api.deps import RequestIdMiddleware, WritePositions
 from api.parsing import manual_body_models
 from api.problems import Problem, install_problem_handlers, problem_responses
 from api.responses import OrjsonResponse
+from api.routing import Limits
 from api.routes import (
     api_keys,
     locations,
@@ -33,8 +34,12 @@ from api.routes import (
 )
 from infrastructure.bootstrap import System
 from infrastructure.runtime import tune_for_long_lived_state, tune_gil_for_writer
+from infrastructure.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+# One router per resource; every route in them is a GuardedRoute (api/routing.py).
+ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, operations)
 
 # Commands block a worker thread until their batch commits: allow plenty of them at once.
 THREADPOOL_SIZE = 200
@@ -95,9 +100,11 @@ def create_app(system: System | None = None) -> FastAPI:
     )
     app.state.system = system
     app.state.write_positions = WritePositions()
+    settings = system.settings if system is not None else get_settings()
+    app.state.limits = Limits(settings.max_body_bytes, settings.max_json_depth)
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (orders, shipments, returns, stock, locations, api_keys, operations):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     _document_problem_schema(app)
     return app

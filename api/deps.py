@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.problems import forbidden, unauthorized
+from api.problems import forbidden, invalid_parameter, unauthorized
 from application.commands import Command
 from application.context import CommandContext
 from application.ids import new_request_id
@@ -175,6 +175,10 @@ def consistent(*projections: str) -> Callable[..., None]:
 
     def wait(request: Request, system: SystemDep, key: CurrentKey,
              min_position: MinPosition = None) -> None:
+        if min_position and min_position > system.queries.head():
+            # Waiting for a position the store has not reached could only time out.
+            raise invalid_parameter("X-OMS-Min-Position", "header",
+                                    f"{min_position} is beyond the event store's head: no command returned it")
         position = max(get_positions(request).get(key.id), min_position or 0)
         if position > 0:
             # Bounded: after the timeout the read is served as it is (it may lag).

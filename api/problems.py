@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.guard import Refusal
 from api.parsing import _declares_json as declares_json  # FastAPI's rule for a JSON body
 from api.responses import OrjsonResponse
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
@@ -76,6 +77,7 @@ _DESCRIPTIONS = {
     404: "No such resource",
     409: "Conflicts with the resource's state (forbidden transition, insufficient stock, concurrent change)",
     412: "If-Match does not match the current version",
+    413: "The request body is larger than the limit (OMS_MAX_BODY_BYTES, 1 MiB by default)",
     422: "Invalid input",
     503: "The store is unavailable; try again",
 }
@@ -155,7 +157,7 @@ def json_pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _content_type_error(content_type: str | None) -> dict[str, Any]:
+def content_type_error(content_type: str | None) -> dict[str, Any]:
     """A body was sent but not declared as JSON, so it was never read as JSON: say so, instead
     of "must be a JSON object" about a body that may well be one."""
     sent = f"it was {content_type[:100]}" if content_type else "it was missing"
@@ -184,7 +186,7 @@ def _field_errors(errors: Sequence[Any], content_type: str | None = "application
                 message = "unknown field"
             elif kind == "model_attributes_type" or (kind in ("dict_type", "model_type") and not path):
                 if not path and not declares_json(content_type):
-                    result.append(_content_type_error(content_type))
+                    result.append(content_type_error(content_type))
                     continue
                 message = "the request body must be a JSON object"
             result.append({"pointer": json_pointer(path), "detail": message})
@@ -209,6 +211,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Pr
 async def _problem_exception(request: Request, exc: ProblemException) -> ProblemResponse:
     return problem(request, exc.status, title=exc.title, detail=exc.detail, type_=exc.type,
                    headers=exc.headers, errors=exc.errors)
+
+
+async def _refusal(request: Request, exc: Refusal) -> ProblemResponse:
+    slug = "payload-too-large" if exc.status == 413 else "validation-error"
+    return problem(request, exc.status, title="Payload too large" if exc.status == 413 else "Invalid input",
+                   detail=exc.detail, type_=problem_type(slug), errors=exc.errors or None)
 
 
 async def _http_exception(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
@@ -279,6 +287,7 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ProblemException, _problem_exception)
+    app.add_exception_handler(Refusal, _refusal)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(NotFound, _mapped(404, "not-found", "Not found"))
     app.add_exception_handler(IdempotencyKeyReused, _mapped(422, "idempotency-key-reused",

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Seconds a request may wait for projections to catch up with its own writes.
     read_your_writes_timeout: float = 2.0
     pool_size: int = 10
+    # Requests with a larger body are refused (413) without reading the rest.
+    max_body_bytes: int = 1_048_576
+    # JSON bodies nested deeper are refused (422).
+    max_json_depth: int = 32
     # Where the read-model projections run: "process" (a worker process that `oms serve` starts
     # beside the API, so their CPU does not compete with requests under one GIL), "thread" (inside
     # each API process) or "off" (run `oms projections run` yourself, e.g. on another machine).

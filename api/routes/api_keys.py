@@ -10,10 +10,11 @@ from api.pagination import LINK_HEADER, PageQuery, invalid_cursor, page_response
 from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyList
+from api.routing import GuardedRoute
 from infrastructure.api_keys import ApiKey
 from projections.queries import InvalidCursor, decode_cursor, page_of
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+router = APIRouter(prefix="/api-keys", tags=["api-keys"], route_class=GuardedRoute)
 
 
 def key_document(key: ApiKey) -> dict[str, Any]:

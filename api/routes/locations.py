@@ -17,10 +17,11 @@ from api.pagination import LINK_HEADER, PageQuery, invalid_cursor, page_response
 from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import LocationIn, LocationList, LocationOut
+from api.routing import GuardedRoute
 from application import commands
 from projections.queries import InvalidCursor
 
-router = APIRouter(prefix="/locations", tags=["locations"])
+router = APIRouter(prefix="/locations", tags=["locations"], route_class=GuardedRoute)
 
 LOCATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 LocationId = Annotated[str, Path(min_length=1, max_length=64, pattern=LOCATION_ID.pattern, examples=["berlin-wh"])]

@@ -8,10 +8,11 @@ from api.deps import Admin, SystemDep
 from api.problems import ProblemException, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import Health, ProjectionList
+from api.routing import GuardedRoute
 from application.commands import DescribeWriter
 from application.context import system_context
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=GuardedRoute)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 

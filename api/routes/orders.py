@@ -23,6 +23,7 @@ from api.deps import (
 )
 from api.pagination import LINK_HEADER, PageQuery, invalid_cursor, page_response
 from api.parsing import TextHeader, json_body, openapi_body
+from api.routing import GuardedRoute, authenticated_by
 from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse, order_response
 from api.schemas import (
@@ -46,7 +47,7 @@ try:  # the read model's own error for a cursor it did not issue
 except ImportError:  # pragma: no cover - projections not installed yet
     InvalidCursor = ValueError  # type: ignore[misc,assignment]
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], route_class=GuardedRoute)
 
 OrderIdPath = Annotated[str, Path(max_length=64, description="the order id (a UUID)")]
 
@@ -75,6 +76,7 @@ COMMANDER = require_role(Role.INTEGRATOR)
                         **problem_responses(401, 403, 409, 422, 503)},
              openapi_extra={"requestBody": openapi_body(OrderIn), "parameters": [IDEMPOTENCY_KEY.openapi()],
                             "security": [{COMMANDER.scheme_name: []}]})
+@authenticated_by(COMMANDER)
 async def place_order(request: Request) -> OrjsonResponse:
     """Places an order: it is sourced from the nearest locations with stock and reserved at once;
     payment is authorised by itself right after (poll the order, or read it back)."""

@@ -17,9 +17,10 @@ from api.deps import (
 from api.problems import not_found, problem_responses
 from api.responses import ORDER_PART_HEADERS, OrjsonResponse, order_part_response, order_response
 from api.schemas import OrderOut, ReceiveReturnIn, ReturnDocument
+from api.routing import GuardedRoute
 from application import commands
 
-router = APIRouter(prefix="/returns", tags=["returns"])
+router = APIRouter(prefix="/returns", tags=["returns"], route_class=GuardedRoute)
 
 ReturnId = Annotated[str, Path(max_length=100, examples=["ret_0123456789abcdef0123456789abcdef_1"])]
 

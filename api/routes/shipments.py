@@ -17,11 +17,12 @@ from api.deps import (
 from api.problems import not_found, problem_responses
 from api.responses import ORDER_PART_HEADERS, OrjsonResponse, order_part_response, order_response
 from api.schemas import DeliverIn, OrderOut, PackIn, PickIn, ShipIn, ShipmentDocument
+from api.routing import GuardedRoute
 from application import commands
 from application.commands import Command
 from infrastructure.api_keys import ApiKey
 
-router = APIRouter(prefix="/shipments", tags=["shipments"])
+router = APIRouter(prefix="/shipments", tags=["shipments"], route_class=GuardedRoute)
 
 ShipmentId = Annotated[str, Path(max_length=100, examples=["shp_0123456789abcdef0123456789abcdef_1"])]
 RESPONSES = problem_responses(401, 403, 404, 409, 412, 422, 503)

@@ -15,9 +15,10 @@ from api.deps import (
 from api.problems import not_found, problem_responses
 from api.responses import OrjsonResponse
 from api.schemas import StockAdjustmentIn, StockAtLocation, StockOut, StockReceiptIn
+from api.routing import GuardedRoute
 from application import commands
 
-router = APIRouter(prefix="/stock", tags=["stock"])
+router = APIRouter(prefix="/stock", tags=["stock"], route_class=GuardedRoute)
 
 
 @router.post("/receipts", response_model=StockAtLocation, status_code=201,
