@@ -16,6 +16,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import Schema
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from api.deps import RequestIdMiddleware, WritePositions
@@ -102,12 +103,23 @@ def create_app(system: System | None = None) -> FastAPI:
     app.state.write_positions = WritePositions()
     settings = system.settings if system is not None else get_settings()
     app.state.limits = Limits(settings.max_body_bytes, settings.max_json_depth)
+    app.state.allowed_methods = _allowed_methods
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
     _document_problem_schema(app)
     return app
+
+
+def _allowed_methods(path: str) -> list[str]:
+    """Every method some route offers at ``path`` (for a 405's ``Allow``)."""
+    routes = [route for module in ROUTE_MODULES for route in module.router.routes if isinstance(route, APIRoute)]
+    # A fixed path (/stock/receipts) answers for itself before a template that also matches it
+    # (/stock/{sku}).
+    matching = [r for r in routes if r.path == path] or [r for r in routes if r.path_regex.match(path)]
+    methods = {method for route in matching for method in route.methods}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def _component_schemas(model: type[BaseModel]) -> dict[str, Any]:
@@ -146,6 +158,42 @@ def _build_and_start() -> System:
     return system
 
 
+def as_served(document: dict[str, Any]) -> dict[str, Any]:
+    """What this API adds to the document FastAPI generates: every rule the guard applies to all
+    input, stated where each input is described."""
+    _storable_text_only(document)
+    _absent_not_null(document)
+    return document
+
+
+def _absent_not_null(document: dict[str, Any]) -> None:
+    """An optional header or query parameter is left out, never sent as ``null`` (which would be
+    the text "null"): FastAPI documents ``X | None = None`` as ``anyOf: [X, null]``."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                kinds = schema.get("anyOf")
+                if parameter.get("in") in ("header", "query") and kinds and {"type": "null"} in kinds:
+                    rest = [k for k in kinds if k != {"type": "null"}]
+                    if len(rest) == 1:
+                        del schema["anyOf"]
+                        schema.update(rest[0])
+
+
+def _storable_text_only(node: Any) -> None:
+    """Every free string in the document says what the guard refuses in any string (NUL;
+    api/guard.py), so that clients and generators know it as they know lengths and patterns."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "enum" not in node and "const" not in node and "format" not in node:
+            node.setdefault("not", {"pattern": "\u0000", "description": "no NUL (U+0000): PostgreSQL cannot store it"})
+        for value in node.values():
+            _storable_text_only(value)
+    elif isinstance(node, list):
+        for value in node:
+            _storable_text_only(value)
+
+
 def _document_problem_schema(app: FastAPI) -> None:
     """Adds the Problem schema to the OpenAPI components (the responses refer to it by name)."""
     from fastapi.openapi.utils import get_openapi
@@ -169,7 +217,7 @@ def _document_problem_schema(app: FastAPI) -> None:
                         responses["422"] = problem_responses(422)[422]
             components.pop("HTTPValidationError", None)
             components.pop("ValidationError", None)
-            app.openapi_schema = schema
+            app.openapi_schema = as_served(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -225,6 +225,9 @@ async def _http_exception(request: Request, exc: StarletteHTTPException) -> Prob
         detail = f"no resource at {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+        allowed = getattr(request.app.state, "allowed_methods", None)
+        if allowed is not None:
+            return problem(request, 405, detail=detail, headers={"Allow": ", ".join(allowed(request.url.path))})
     return problem(request, exc.status_code, detail=detail, headers=getattr(exc, "headers", None))
 
 

@@ -42,17 +42,51 @@ class Output(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# White space spelled out: ``\s`` means different characters to JSON Schema's (ECMAScript) regular
+# expressions and to pydantic's (Rust), and a client must be able to trust the document's pattern.
+SPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Only an RFC 3339 date-time with its offset, as the document says (pydantic alone would
+    also read a number as seconds since 1970)."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError("datetime_format", "must be an RFC 3339 date-time with a time zone, "
+                                                     "such as 2026-12-01T09:30:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 def text(max_length: int) -> Any:
     """A non-blank string of at most ``max_length`` characters."""
-    return StringConstraints(min_length=1, max_length=max_length, pattern=r"\S")
+    return StringConstraints(min_length=1, max_length=max_length, pattern=rf"[^{SPACE}]")
 
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\s/]+$")]
-Quantity = Annotated[int, Field(strict=True, gt=0, le=1_000_000, description="a positive whole number")]
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=rf"^[^{SPACE}/]+$")]
+def _whole_number(value: Any) -> Any:
+    """A JSON number with no fraction, as JSON Schema's ``integer`` reads it (``2.0`` is 2); text
+    and booleans are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "Input should be a valid integer, got a number with a fraction")
+        return int(value)
+    return value
+
+
+# The constraints before the validator, so that they stay JSON Schema's own keywords.
+Quantity = Annotated[int, Field(gt=0, le=1_000_000, description="a positive whole number"),
+                     BeforeValidator(_whole_number)]
 Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+Email = Annotated[str, StringConstraints(max_length=254, pattern=rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$"),
                   Field(examples=["ada@example.com"])]
 Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]{2,31}$"),
                   Field(examples=["+4915112345678"])]
@@ -78,7 +112,9 @@ def _money(value: Any) -> Decimal:
 Money = Annotated[
     Decimal,
     BeforeValidator(_money),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,15}(\.\d{1,4})?$", "examples": ["99.90"],
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d{1,15}(\.\d{1,4})?$"},
+                              {"type": "number", "minimum": 0, "maximum": 999_999_999_999_999, "multipleOf": 0.0001}],
+                    "examples": ["99.90"],
                     "description": "decimal amount as a string (JSON numbers are accepted and read exactly)"}),
 ]
 MoneyOut = Annotated[str, Field(examples=["99.90"], description="decimal amount as a string")]
@@ -204,9 +240,9 @@ class StockReceiptIn(Input):
 class StockAdjustmentIn(Input):
     location_id: Identifier
     sku: Sku
-    quantity_delta: Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000,
+    quantity_delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000,
                                          description="units to add (positive) or remove (negative); never 0",
-                                         json_schema_extra={"not": {"const": 0}})]
+                                         json_schema_extra={"not": {"const": 0}}), BeforeValidator(_whole_number)]
     reason: Annotated[str, text(500)]
 
     @field_validator("quantity_delta")
@@ -453,7 +489,7 @@ class ShipIn(Input):
 
 
 class DeliverIn(Input):
-    delivered_at: AwareDatetime | None = None
+    delivered_at: Instant | None = None
 
 # ---------------------------------------------------------------- API keys
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from api.deps import (
     Auditor,
@@ -31,6 +31,7 @@ from api.schemas import (
     FulfillmentStatus,
     History,
     HoldIn,
+    Instant,
     OrderIn,
     OrderList,
     OrderOut,
@@ -168,8 +169,8 @@ class OrderFilters(PageQuery):
     fulfillment_status: FulfillmentStatus | None = None
     channel: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     sku: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    created_after: AwareDatetime | None = Field(None, description="RFC 3339, with a time zone")
-    created_before: AwareDatetime | None = Field(None, description="RFC 3339, with a time zone")
+    created_after: Instant | None = Field(None, description="RFC 3339, with a time zone")
+    created_before: Instant | None = Field(None, description="RFC 3339, with a time zone")
 
 
 @router.get("", response_model=OrderList,
@@ -218,7 +219,7 @@ def order_history(order_id: OrderIdPath, system: SystemDep, key: Auditor,
 
 @router.get("/{order_id}/as-of", response_model=OrderOut, responses=problem_responses(401, 403, 404, 422, 503))
 def order_as_of(order_id: OrderIdPath, system: SystemDep, key: Auditor,
-                at: Annotated[AwareDatetime, Query(description="RFC 3339 instant with a time zone")]) -> OrjsonResponse:
+                at: Annotated[Instant, Query(description="RFC 3339 instant with a time zone")]) -> OrjsonResponse:
     """The order as it was at ``at``, rebuilt from the event store (not the read model)."""
     uuid = parse_order_id(order_id)
     return order_response(system.service.order_as_of(uuid, at))

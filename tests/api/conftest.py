@@ -5,9 +5,12 @@ the API sends its commands to over the writer's socket. ``test_writer_in_thread.
 journey with the writer inside the API process (``OMS_WRITER=thread``)."""
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -80,3 +83,20 @@ def analyst(client: TestClient, secrets: dict[str, str]) -> Api:
 @pytest.fixture
 def anonymous(client: TestClient) -> Api:
     return Api(client, None)
+
+
+@pytest.fixture(scope="session")
+def served(system: System) -> Iterator[tuple[str, int]]:
+    """The app on a real HTTP server on loopback (uvicorn, as `oms serve` runs it), for what
+    TestClient cannot show: it hands the app a body whole, where a socket streams it."""
+    server = uvicorn.Server(uvicorn.Config(create_app(system), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(10)

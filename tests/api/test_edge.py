@@ -65,30 +65,6 @@ def test_nul_in_query_and_path_parameters_is_refused(integrator: Api) -> None:
     assert_problem(integrator.post("/shipments/shp%00x/pick", {}), 422)
 
 
-@pytest.fixture(scope="module")
-def served(system) -> Iterator[tuple[str, int]]:
-    """The app on a real HTTP server on loopback: TestClient hands the app a body whole, a
-    socket streams it."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from api.app import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(system), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield "127.0.0.1", port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def _send_part_of_a_body(address: tuple[str, int], path: str, headers: dict[str, str], sent: int) -> tuple[int, bytes]:
     """Sends the request line, the headers and ``sent`` bytes of a chunked body that would go on
     for ever, then waits for the answer: it can only come from a server that did not wait for

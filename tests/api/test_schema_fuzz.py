@@ -1,0 +1,95 @@
+"""Schemathesis against the served application's own OpenAPI document: every operation, positive
+and negative cases, every check it has (no server error, no undocumented status, no response
+that breaks its schema, no valid request refused, no invalid one accepted, the right Allow on a
+405...), over real HTTP to the API whose writer runs in a process of its own.
+
+What the document cannot say is told to Schemathesis in the configuration below, each with its
+reason; nothing is told by turning a check off.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.api.support import Api
+
+EXAMPLES_PER_OPERATION = int(os.environ.get("OMS_FUZZ_EXAMPLES", "60"))
+MIN_CASES = 2000
+
+CONFIG = """
+[generation]
+# An HTTP API cannot refuse headers it does not know (proxies add them): extra parameters are
+# not invalid input.
+allow-extra-parameters = false
+
+[checks.positive_data_acceptance]
+# 412: If-Match names a version of the order, which moves with every change; whether a given
+# version is current is state, not schema.
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
+
+[dictionaries]
+shipments = {{ values = {shipments} }}
+returns = {{ values = {returns} }}
+orders = {{ values = {orders} }}
+
+# Real resources, half the time, so that commands reach their rules and not only their 404s.
+[parameters."path.shipment_id"]
+dictionary = "shipments"
+probability = 0.5
+
+[parameters."path.return_id"]
+dictionary = "returns"
+probability = 0.5
+
+[parameters."path.order_id"]
+dictionary = "orders"
+probability = 0.5
+
+# What an order's body may hold depends on more than one field: how many decimals an amount may
+# have depends on the currency (JPY none, KWD three), each SKU may be on one line only, and an
+# Idempotency-Key may be used again only with the same body. These are 422 as any bad input is.
+[[operations]]
+include-name = "POST /orders"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "429"]
+
+# Reads: X-OMS-Min-Position's valid range is the store's head at the time of the request (a
+# position beyond it is refused, not waited on: docs/reliability.md), and a cursor is only ever
+# one this API issued on an earlier page. Either is 422 otherwise.
+[[operations]]
+include-method = "GET"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+"""
+
+
+def _resources(integrator: Api) -> dict[str, list[str]]:
+    shipments, returns, orders = [], [], []
+    for _ in range(3):
+        order = integrator.confirmed_order(quantity=2, stock=20)
+        orders.append(order["id"])
+        shipment = order["shipments"][0]["id"]
+        shipments.append(shipment)
+        integrator.advance(shipment, "pick", "pack", "ship", "deliver")
+        r = integrator.post(f"/orders/{order['id']}/returns", {"lines": [{"sku": order["lines"][0]["sku"], "quantity": 1}]})
+        assert r.status_code == 201, r.text
+        returns.append(r.json()["id"])
+    shipments.append(integrator.confirmed_order()["shipments"][0]["id"])
+    return {"shipments": shipments, "returns": returns, "orders": orders}
+
+
+def test_the_api_keeps_its_contract_under_generated_requests(served, secrets, integrator: Api, tmp_path: Path) -> None:
+    host, port = served
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG.format(**{k: repr(v).replace("'", '"') for k, v in _resources(integrator).items()}))
+    report = tmp_path / "report.ndjson"
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config), "run",
+         f"http://{host}:{port}/openapi.json", "--checks", "all", "--max-examples", str(EXAMPLES_PER_OPERATION),
+         "--seed", "20261203", "--header", f"Authorization: Bearer {secrets['admin']}", "--no-color",
+         "--report", "ndjson", "--report-ndjson-path", str(report)],
+        capture_output=True, text=True, timeout=1800)
+    print(run.stdout[-2500:])
+    assert run.returncode == 0, run.stdout[-30000:] + run.stderr[-3000:]
+    generated = int(run.stdout.split("Test cases:")[1].split("generated")[0].strip())
+    assert generated >= MIN_CASES, run.stdout[-2500:]
