@@ -348,11 +348,11 @@ def grow_history(url: str, target_events: int) -> dict:
             system.service.place_order(commands.PlaceOrder(
                 channel="bench-history", external_id=f"h-{i}", currency="EUR",
                 customer={"name": "Load", "email": "load@example.com", "phone": None}, shipping_address=address,
-                lines=[{"sku": first, "quantity": 1, "unit_price": Decimal("1.00")},
-                       {"sku": sku(1 + (i * 7) % SKUS), "quantity": 1, "unit_price": Decimal("1.00")},
-                       {"sku": sku(1 + (i * 13 + 5) % SKUS), "quantity": 1, "unit_price": Decimal("1.00")}]
+                lines=(commands.OrderLine(first, 1, Decimal("1.00")),
+                       commands.OrderLine(sku(1 + (i * 7) % SKUS), 1, Decimal("1.00")),
+                       commands.OrderLine(sku(1 + (i * 13 + 5) % SKUS), 1, Decimal("1.00")))
                 if sku(1 + (i * 7) % SKUS) != sku(1 + (i * 13 + 5) % SKUS) and first != sku(1 + (i * 7) % SKUS)
-                else [{"sku": first, "quantity": 1, "unit_price": Decimal("1.00")}],
+                else (commands.OrderLine(first, 1, Decimal("1.00")),),
                 shipping_price=Decimal("0"), payment={"provider": "sandbox", "reference": "pay_bench"}), ctx)
 
         i = 0

@@ -73,28 +73,30 @@ def _app_with_stubbed_writer():  # noqa: ANN202 - a FastAPI app
     from api.app import create_app
     from application.documents import order_document
     from application.service import Outcome
+    from domain.entities import OrderLine
     from domain.order import Order
     from domain.sourcing import SourcingPlan
     from infrastructure.api_keys import ApiKey, Role
+    from infrastructure.settings import Settings
 
     order = Order.place(
         order_id=uuid.uuid4(), channel="bench", external_id="x", currency="EUR",
         customer={"name": "Load Test", "email": "load@example.com", "phone": None},
         shipping_address={"name": "Load Test", "line1": "Street 1", "line2": None, "city": "City",
                           "postal_code": "10115", "country": "DE", "latitude": 50.1, "longitude": 8.6},
-        lines=[{"sku": "SKU-00001", "quantity": 1, "unit_price": Decimal("19.90")},
-               {"sku": "SKU-00002", "quantity": 2, "unit_price": Decimal("5.00")},
-               {"sku": "SKU-00003", "quantity": 1, "unit_price": Decimal("42.00")}],
+        lines=[OrderLine("SKU-00001", 1, Decimal("19.90")), OrderLine("SKU-00002", 2, Decimal("5.00")),
+               OrderLine("SKU-00003", 1, Decimal("42.00"))],
         shipping_price=Decimal("4.90"), payment={"provider": "sandbox", "reference": "pay_bench"})
     order.allocate(SourcingPlan([("loc-01", {"SKU-00001": 1, "SKU-00002": 2}), ("loc-02", {"SKU-00003": 1})]))
     key = ApiKey(uuid.uuid4(), "bench", Role.INTEGRATOR, datetime.now(UTC))
 
-    class Service:
-        async def place_order_async(self, cmd: object, ctx: object) -> Outcome:
+    class Commands:
+        async def execute(self, cmd: object, ctx: object) -> Outcome:
             # As the real service answers once the batch committed: the document is built here.
             return Outcome(order_document(order), 42, True)
 
-    system = SimpleNamespace(api_keys=SimpleNamespace(cached=lambda secret: (True, key)), service=Service())
+    system = SimpleNamespace(api_keys=SimpleNamespace(cached=lambda secret: (True, key)), commands=Commands(),
+                             settings=Settings())
     return create_app(system)  # type: ignore[arg-type]
 
 
@@ -133,6 +135,7 @@ def _decided_batches(orders: int, *, authorise: bool = False):  # noqa: ANN202 -
     records the payment authorisations of the batch before it, as the payment policy does (and a
     last batch those of the last placements)."""
     from application import commands, handlers
+    from domain.entities import OrderLine
     from application.aggregate_cache import AggregateCache
     from application.context import current_context, system_context
     from application.directory import Directory
@@ -175,9 +178,8 @@ def _decided_batches(orders: int, *, authorise: bool = False):  # noqa: ANN202 -
             shipping_address={"name": "Load Test", "line1": "Street 1", "line2": None, "city": "City",
                               "postal_code": "10115", "country": "DE",
                               "latitude": 47.5 + rnd.random() * 7, "longitude": 6 + rnd.random() * 8.5},
-            lines=[{"sku": f"SKU-{a:05d}", "quantity": 1, "unit_price": Decimal("19.90")},
-                   {"sku": f"SKU-{b:05d}", "quantity": 2, "unit_price": Decimal("5.00")},
-                   {"sku": f"SKU-{c:05d}", "quantity": 1, "unit_price": Decimal("42.00")}],
+            lines=(OrderLine(f"SKU-{a:05d}", 1, Decimal("19.90")), OrderLine(f"SKU-{b:05d}", 2, Decimal("5.00")),
+                   OrderLine(f"SKU-{c:05d}", 1, Decimal("42.00"))),
             shipping_price=Decimal("4.90"), payment={"provider": "sandbox", "reference": "pay_bench"})
 
     context = system_context("Bench")
