@@ -32,6 +32,7 @@ from domain.errors import (
     InsufficientStock,
     InvalidQuantity,
 )
+from projections.failures import ProjectionStalled
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ _DESCRIPTIONS = {
     412: "If-Match does not match the current version",
     413: "The request body is larger than the limit (OMS_MAX_BODY_BYTES, 1 MiB by default)",
     422: "Invalid input",
-    503: "The store is unavailable; try again",
+    503: "The store is unavailable, or the read model a read waits on is stopped (projection-stalled); try again",
 }
 
 
@@ -134,13 +135,15 @@ def invalid_parameter(name: str, where: str, detail: str) -> ProblemException:
 
 def problem(request: Request, status: int, *, title: str | None = None, detail: str | None = None,
             type_: str = "about:blank", headers: dict[str, str] | None = None,
-            errors: Iterable[dict[str, Any]] | None = None) -> ProblemResponse:
+            errors: Iterable[dict[str, Any]] | None = None,
+            extensions: dict[str, Any] | None = None) -> ProblemResponse:
     body: dict[str, Any] = {
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "instance": request.url.path,
+        **(extensions or {}),
     }
     request_id = request.scope.get("state", {}).get("request_id")
     if request_id:
@@ -253,6 +256,15 @@ async def _unavailable(request: Request, exc: Exception) -> ProblemResponse:
                    type_=problem_type("service-unavailable"), headers={"Retry-After": "1"})
 
 
+async def _projection_stalled(request: Request, exc: ProjectionStalled) -> ProblemResponse:
+    stall = exc.stall
+    return problem(request, 503, title="Read model stopped",
+                   detail=f"the {stall.projection} read model is stopped at event {stall.position} and cannot "
+                          f"show this request's writes yet; the operators see it in GET /health",
+                   type_=problem_type("projection-stalled"), headers={"Retry-After": "5"},
+                   extensions={"projection": stall.projection, "position": stall.position})
+
+
 async def _outcome_unknown(request: Request, exc: OutcomeUnknown) -> ProblemResponse:
     log.warning("outcome unknown for %s %s: %r", request.method, request.url.path, exc)
     return problem(request, 503, title="Outcome unknown",
@@ -305,4 +317,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     for error in _store_errors():
         app.add_exception_handler(error, _unavailable)
     app.add_exception_handler(OutcomeUnknown, _outcome_unknown)
+    app.add_exception_handler(ProjectionStalled, _projection_stalled)
     app.add_exception_handler(Exception, _internal_error)

@@ -531,17 +531,32 @@ class WriterStats(Output):
                     "commit) and settling (answering callers, cache, snapshots); their sum over wall time is its load")
 
 
+class Stall(Output):
+    """A read model or policy stopped at an event it cannot apply; it tries again by itself, at
+    growing intervals, and goes on once it applies."""
+
+    projection: str = Field(description="the read model or policy")
+    position: int = Field(description="the event it cannot apply (its X-OMS-Position)")
+    error: str = Field(description="why, as the last attempt failed")
+    since: datetime = Field(description="when the first attempt at this event failed")
+    attempts: int = Field(description="failed attempts at this event so far")
+
+
 class Health(Output):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded (with 503): a read model or policy is stopped at an event, listed in `stalled`")
+    detail: str | None = Field(None, description="when degraded: which is stopped where, in words")
     # "warming" while the writer still loads stock into memory after a start (slower, never wrong).
     cache: Literal["warming", "warm"]
     writer: WriterStats
+    stalled: list[Stall] = []
 
 
 class ProjectionStatus(Output):
     name: str
     position: int | None = None
     lag: int | None = None
+    stalled: Stall | None = None
 
 
 class ProjectionList(Output):

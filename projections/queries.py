@@ -10,11 +10,14 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
+from psycopg.errors import UndefinedTable
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.order import RETURN_PREFIX, SHIPMENT_PREFIX, order_id_of
+from projections import failures
+from projections.failures import ProjectionStalled, Stall
 from projections.names import ALL, tracking_table_name
 
 
@@ -262,8 +265,16 @@ class ReadModelQueries:
             for name, _ in tables
         ]
 
+    def stalls(self) -> list[Stall]:
+        """The projections and policies stopped at an event they cannot apply."""
+        try:
+            return failures.stalls(self._fetch(failures.select(self.schema)))
+        except UndefinedTable:  # no runner has created its tables in this database yet
+            return []
+
     def wait_for(self, projection_names: Iterable[Any], position: int, timeout: float) -> bool:
-        """Blocks until every named projection has applied ``position``; False on timeout."""
+        """Blocks until every named projection has applied ``position``; False on timeout.
+        Raises ``ProjectionStalled`` at once when one of them is stopped before ``position``."""
         tables = self._tracking_tables(projection_names)
         deadline = time.monotonic() + timeout
         interval = 0.002
@@ -271,6 +282,9 @@ class ReadModelQueries:
             positions = self._positions(tables)
             if all(p >= position for p in positions.values()):
                 return True
+            for stall in self.stalls():  # (a record the projection has since passed does not count)
+                if stall.projection in positions and positions[stall.projection] < stall.position <= position:
+                    raise ProjectionStalled(stall)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

@@ -13,8 +13,15 @@ Guarantees
   (``pg_try_advisory_lock(hashtext('oms-projection:' || name))``) is held on a dedicated
   connection while the runner is active; other runners retry every ``lock_retry_interval``
   seconds and take over when the holder goes away.
-- **No skipping.** A failing batch is logged and rolled back; in-memory state is dropped and
-  the batch is retried with exponential back-off (0.1 s .. ``max_backoff``).
+- **No skipping, no silent stall.** A failing batch is rolled back and its in-memory state
+  dropped; the runner then applies the events one per transaction, up to the one that fails,
+  and stops there: it records where and why in ``projection_failures`` (projections/failures.py,
+  read by ``GET /health``, ``GET /projections`` and reads waiting for their own writes), logs
+  one line per attempt and tries that event again after growing delays (0.1 s, doubling, up to
+  ``max_backoff``), until it applies; then the record goes and batches resume. The other
+  runners, each on a thread of its own over the shared feed, go on meanwhile. A runner that
+  takes the lock reads a record left by the previous holder and deletes it once past that
+  event; a rebuild deletes it.
 - **Partitioned rebuild.** ``rebuild(partitions=N)`` replays N disjoint sets of aggregates (by
   the last byte of their id) in N processes side by side, under the lock the rebuilding runner
   holds, and sets the position only once all of them succeeded. A position of 0 means nothing
@@ -34,6 +41,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from projections import failures
 from projections.base import BatchProjection, Positioned
 from projections.feed import FeedRow, SharedFeed, select_feed
 
@@ -52,6 +60,19 @@ class ProjectionBusy(Exception):
     """Another process runs the projection and did not catch up in time."""
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+class EventUndecodable(Exception):
+    """An event of the feed (the last of the notifications read, or one before it) cannot be
+    turned into a domain event."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(f"cannot decode the events up to {position}: {type(error).__name__}: {error}")
+        self.position = position
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -62,7 +83,7 @@ class ProjectionRunner:
         rebuild_batch_size: int = 5000,
         poll_interval: float = 0.1,
         lock_retry_interval: float = 2.0,
-        max_backoff: float = 5.0,
+        max_backoff: float = 60.0,
         lock_check_interval: float = 5.0,
         min_batch_interval: float = 0.0,
         feed: SharedFeed | None = None,
@@ -133,6 +154,16 @@ class ProjectionRunner:
         # Counters, for status pages and tests.
         self.batches = 0
         self.events = 0
+        # The last notification the batch in hand was read up to (None until it is read): in
+        # one-event batches, the event itself.
+        self._attempted: int | None = None
+        # The position last committed (or loaded), when known.
+        self._applied: int | None = None
+        # After a failed batch, its events are applied one per transaction up to this one (the
+        # last the failed batch held), so that those before the failing event are not held back.
+        self._careful_until: int | None = None
+        # The event this runner is stopped at, as recorded in projection_failures.
+        self._stalled_at: int | None = None
 
     # ------------------------------------------------------------------ properties
 
@@ -158,6 +189,8 @@ class ProjectionRunner:
     def create_tables(self) -> None:
         """Creates the read-model and tracking tables and indexes (idempotent)."""
         self.view.create_table()
+        with self.view.datastore.transaction(commit=True) as curs:
+            failures.create(curs, self.view.schema)
 
     def start(self) -> None:
         if self.is_running:
@@ -314,51 +347,108 @@ class ProjectionRunner:
                 if drop_query_indexes:
                     self.view.drop_query_indexes(curs)
                 curs.execute(self._zero_position, (self.app.name,))
+                failures.clear(curs, self.view.schema, self.name)  # (a replay finds it again, if it fails again)
             self.projection.reset()
             self._position = None
+            self._applied = self._careful_until = self._stalled_at = None
 
     # ------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
-        backoff = 0.1
+        backoff, attempts = 0.1, 0
         while not self._stopping.is_set():
             if not self._holds_lock():
                 if not self._try_lock():
                     self._stopping.wait(self.lock_retry_interval)
                     continue
+                self._stalled_at = self._recorded_stall()  # left by an earlier holder, perhaps
             try:
                 self._wakeup.clear()
                 started = time.monotonic()
-                count = self._process_batch(self.batch_size)
-                backoff = 0.1
+                careful = self._careful_until is not None
+                count = self._process_batch(1 if careful else self.batch_size, synchronous=careful)
+                applied = self._applied
+                if self._stalled_at is not None and applied is not None and applied >= self._stalled_at:
+                    log.warning("projection %s: event %d applied after %d failed attempts; going on",
+                                self.name, self._stalled_at, attempts)
+                    self._clear_stall()
+                    backoff, attempts = 0.1, 0
+                if careful and (count == 0 or (applied is not None and applied >= (self._careful_until or 0))):
+                    self._careful_until = None  # past the failed batch: batches again
                 if count == 0:
                     self._wakeup.wait(self.poll_interval)
-                elif 0 < count < self.batch_size and self.min_batch_interval > 0:
+                elif 0 < count < self.batch_size and self.min_batch_interval > 0 and not careful:
                     self._stopping.wait(self.min_batch_interval - (time.monotonic() - started))
-            except Exception:
-                log.exception("projection %s: batch failed; retrying in %.1f s", self.name, backoff)
+            except Exception as error:
+                if self._careful_until is None:  # which event? apply the batch's one at a time to find it
+                    self._careful_until = self._failed_at(error)
+                    log.warning("projection %s: a batch up to event %d failed (%s: %s); applying its events one "
+                                "by one", self.name, self._careful_until, type(error).__name__, _one_line(error))
+                    continue
+                attempts += 1
+                self._stalled_at = self._failed_at(error)
+                unrecorded = self._record_stall(self._stalled_at, error)
+                # One line per attempt (the first with its traceback), however long the stall.
+                log.error("projection %s: stopped at event %d, attempt %d failed (%s: %s); next attempt in %.1f s%s",
+                          self.name, self._stalled_at, attempts, type(error).__name__, _one_line(error), backoff,
+                          unrecorded, exc_info=attempts == 1)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
         with self._processing:
             self._release_lock()
 
-    def _process_batch(self, limit: int, until: int | None = None) -> int:
+    def _failed_at(self, error: BaseException) -> int:
+        """The notification a failure happened at: in one-event batches, the event that failed."""
+        if isinstance(error, EventUndecodable):
+            return error.position
+        if self._attempted is not None:
+            return self._attempted
+        return (self._applied or 0) + 1  # (before any event was read: the database, most likely)
+
+    def _recorded_stall(self) -> int | None:
+        try:
+            with self.view.datastore.transaction(commit=False) as curs:
+                return failures.recorded(curs, self.view.schema, self.name)
+        except Exception:  # noqa: BLE001 - then it is recorded again, or cleared, by what follows
+            log.warning("projection %s: could not read its failure record", self.name)
+            return None
+
+    def _record_stall(self, position: int, error: BaseException) -> str:
+        """Records the stall in a transaction of its own; returns "" or why it could not."""
+        try:
+            with self.view.datastore.transaction(commit=True) as curs:
+                failures.record(curs, self.view.schema, self.name, position, f"{type(error).__name__}: {error}")
+            return ""
+        except Exception as unrecorded:  # noqa: BLE001 - the database may be what failed; the log says it
+            return f" (not recorded in {failures.TABLE}: {type(unrecorded).__name__}: {_one_line(unrecorded)})"
+
+    def _clear_stall(self) -> None:
+        try:
+            with self.view.datastore.transaction(commit=True) as curs:
+                failures.clear(curs, self.view.schema, self.name)
+            self._stalled_at = None
+        except Exception:  # noqa: BLE001 - tried again after the next batch
+            log.warning("projection %s: could not clear its failure record", self.name)
+
+    def _process_batch(self, limit: int, until: int | None = None, *, synchronous: bool = False) -> int:
         """Stages the next batch and hands it to the committer, after the previous batch's commit
         has succeeded; so the database writes one batch while Python stages the next.
 
         Returns the number of notifications staged, 0 at the head (nothing left in flight), -1
         when the stored position had moved or a commit failed over a moved position (state
-        reset; call again)."""
+        reset; call again). ``synchronous``: the batch has committed (or raised) on return."""
         with self._processing:
             if self._position is None:
                 self._position = self._load_position()
             start = self._position
             if until is not None and start >= until:
                 return self._settle()
+            self._attempted = None
             count, last, events = self._take_prefetched(start, limit, until) or self._read(start, limit, until)
             if not count:
                 return self._settle()
-            if count == limit:  # more is likely waiting: read it while this batch is staged
+            self._attempted = last
+            if count == limit and not synchronous:  # more is likely waiting: read it while this batch is staged
                 self._prefetch_next(last, limit, until)
             try:
                 staged = self.projection.stage(events)
@@ -374,6 +464,8 @@ class ProjectionRunner:
                 self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{self.name}")
             self._in_flight = self._committer.submit(self._commit, start, last, staged, count)
             self._position = last
+            if synchronous and self._settle() < 0:
+                return -1
             return count
 
     def _commit(self, start: int, last: int, staged: Any, count: int) -> None:
@@ -386,6 +478,8 @@ class ProjectionRunner:
                     row = curs.fetchone()
                     raise _PositionMoved(row["notification_id"] if row else None)
             self.projection.write(curs, staged)
+        if self._partition is None:
+            self._applied = last
         self.batches += 1
         self.events += count
 
@@ -430,7 +524,10 @@ class ProjectionRunner:
         if not rows:
             return 0, start, []
         interested, mapper = self.projection.interested, self.app.mapper
-        return len(rows), rows[-1].id, [(row.id, row.event(mapper)) for row in rows if interested(row.topic)]
+        try:
+            return len(rows), rows[-1].id, [(row.id, row.event(mapper)) for row in rows if interested(row.topic)]
+        except Exception as error:
+            raise EventUndecodable(rows[-1].id, error) from error
 
     def _query_feed(self, start: int, limit: int, until: int | None) -> list[FeedRow]:
         """This runner's own read: a rebuild, a catch-up to a position, a partition, or a runner
@@ -470,6 +567,7 @@ class ProjectionRunner:
             position = row["notification_id"] if row else 0
             if position == 0:  # nothing applied yet: whatever an interrupted rebuild left goes
                 self.view.truncate(curs)
+        self._applied = position
         return position
 
     # ------------------------------------------------------------------ advisory lock
