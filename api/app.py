@@ -19,6 +19,7 @@ from fastapi.openapi.models import Schema
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from api.auth_failures import AuthFailures
 from api.deps import RequestIdMiddleware, WritePositions
 from api.parsing import manual_body_models
 from api.problems import Problem, install_problem_handlers, problem_responses
@@ -104,6 +105,9 @@ def create_app(system: System | None = None) -> FastAPI:
     settings = system.settings if system is not None else get_settings()
     app.state.limits = Limits(settings.max_body_bytes, settings.max_json_depth)
     app.state.allowed_methods = _allowed_methods
+    app.state.auth_failures = AuthFailures(allowed=settings.auth_failures_allowed,
+                                           window=settings.auth_failure_window_seconds,
+                                           max_block=settings.auth_block_max_seconds)
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for module in ROUTE_MODULES:

@@ -11,7 +11,8 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.problems import forbidden, invalid_parameter, unauthorized
+from api.auth_failures import AuthFailures
+from api.problems import forbidden, invalid_parameter, too_many_failures, unauthorized
 from application.commands import Command
 from application.context import CommandContext
 from application.ids import new_request_id
@@ -39,18 +40,34 @@ class ApiKeyBearer(HTTPBearer):
 
     async def __call__(self, request: Request) -> ApiKey:  # type: ignore[override]
         credentials = await super().__call__(request)
-        if credentials is None:
-            raise unauthorized("an API key is required: Authorization: Bearer <key>")
         api_keys = request.app.state.system.api_keys
         # Cache hits are answered on the event loop; only a miss goes to the database (in a thread).
-        known, key = api_keys.cached(credentials.credentials)
-        if not known:
-            key = await run_in_threadpool(api_keys.authenticate, credentials.credentials)
+        known, key = api_keys.cached(credentials.credentials) if credentials is not None else (False, None)
         if key is None:
-            raise unauthorized("the API key is invalid or revoked")
+            key = await self._authenticated(request, credentials, known)
         if self.allowed is not None and key.role not in self.allowed:
             raise forbidden(f"the {key.role.value} role may not do this "
                             f"(allowed: {', '.join(sorted(r.value for r in self.allowed))})")
+        return key
+
+    @staticmethod
+    async def _authenticated(request: Request, credentials: Any, known: bool) -> ApiKey:
+        """The key of a request whose key this process does not know valid: looked up unless
+        its client is blocked for failing too often (api/auth_failures.py)."""
+        failures: AuthFailures = request.app.state.auth_failures
+        client = request.client.host if request.client else "unknown"
+        if wait := failures.retry_after(client):
+            raise too_many_failures(wait)
+        key = None
+        if credentials is None:
+            detail = "an API key is required: Authorization: Bearer <key>"
+        else:
+            detail = "the API key is invalid or revoked"
+            if not known:
+                key = await run_in_threadpool(request.app.state.system.api_keys.authenticate, credentials.credentials)
+        if key is None:
+            failures.failed(client)
+            raise unauthorized(detail)
         return key
 
 

@@ -74,6 +74,7 @@ class Problem(BaseModel):
 
 _DESCRIPTIONS = {
     401: "Missing or invalid API key",
+    429: "Too many failed authentications from this address: try again after Retry-After seconds",
     403: "The API key's role may not do this",
     404: "No such resource",
     409: "Conflicts with the resource's state (forbidden transition, insufficient stock, concurrent change)",
@@ -85,7 +86,10 @@ _DESCRIPTIONS = {
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` documenting the problem responses a route may return."""
+    """OpenAPI ``responses`` documenting the problem responses a route may return. A route
+    that may answer 401 may also answer 429 (a client failing to authenticate too often)."""
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     return {
         status: {
             "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
@@ -114,6 +118,12 @@ class ProblemException(Exception):
 def unauthorized(detail: str) -> ProblemException:
     return ProblemException(401, detail, slug="unauthorized",
                             headers={"WWW-Authenticate": 'Bearer realm="oms"'})
+
+
+def too_many_failures(retry_after: int) -> ProblemException:
+    return ProblemException(429, f"too many failed authentications from this address; try again in {retry_after} s",
+                            title="Too many failed authentications", slug="too-many-failed-authentications",
+                            headers={"Retry-After": str(retry_after)})
 
 
 def forbidden(detail: str) -> ProblemException:

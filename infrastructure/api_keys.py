@@ -63,8 +63,13 @@ CREATE TABLE IF NOT EXISTS api_keys (
     secret_sha256 bytea UNIQUE NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
-)
+);
+-- Where a key came from: 'OMS_ADMIN_KEY' for the one made from that setting (revoked when the
+-- setting changes), NULL for keys made through the API or the CLI.
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS origin text
 """
+ADMIN_KEY_ORIGIN = "OMS_ADMIN_KEY"
+LEGACY_ADMIN_KEY_NAME = "admin (OMS_ADMIN_KEY)"  # what such keys were named before ``origin``
 
 
 def _row_to_key(row: tuple) -> ApiKey:
@@ -115,6 +120,20 @@ class ApiKeyStore:
             assert row is not None
             key = _row_to_key(row)
         self._forget(digest)
+        return key
+
+    def replace_admin_key(self, secret: str) -> ApiKey:
+        """Makes ``secret`` (OMS_ADMIN_KEY) an admin key and revokes the key made from the
+        setting's previous value, if it changed: a rotated secret stops working."""
+        key = self.ensure(secret, LEGACY_ADMIN_KEY_NAME, Role.ADMIN)
+        with self._pool.connection() as conn:
+            conn.execute("UPDATE api_keys SET origin = %s WHERE id = %s", (ADMIN_KEY_ORIGIN, key.id))
+            revoked = conn.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL AND id <> %s "
+                "AND (origin = %s OR (origin IS NULL AND name = %s)) RETURNING secret_sha256",
+                (key.id, ADMIN_KEY_ORIGIN, LEGACY_ADMIN_KEY_NAME)).fetchall()
+        for (digest,) in revoked:
+            self._forget(bytes(digest))
         return key
 
     def revoke(self, key_id: UUID | str) -> bool:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import psycopg
+
 from application.aggregate_cache import AggregateCache
 from application.event_store import OrderManagement
 from application.payments import PaymentSettlement
@@ -27,7 +29,14 @@ from application.writer import GroupCommitWriter
 from infrastructure.adapters.sandbox_carrier import SandboxCarrier
 from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
-from infrastructure.database import create_pool, eventsourcing_env, resolve_database_url, schema_lock
+from infrastructure.database import (
+    UnsafeDatabase,
+    create_pool,
+    eventsourcing_env,
+    refuse_unsafe_settings,
+    resolve_database_url,
+    schema_lock,
+)
 from infrastructure.runtime import tune_for_long_lived_state
 from infrastructure.settings import Settings, get_settings
 from infrastructure.transcoder import OrjsonTranscoder
@@ -94,12 +103,22 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
 
     url = database_url or resolve_database_url(settings)
     # An API process whose writer runs elsewhere reads the event store only for as-of requests.
-    pool_size = 2 if settings.writer_socket else settings.pool_size
-    env = eventsourcing_env(url, pool_size=pool_size, max_overflow=settings.pool_size)
+    # Pools keep few connections open and grow on demand up to OMS_POOL_SIZE more (psycopg's
+    # pools close what stays idle): an idle deployment holds about 25 (README, "Connections").
+    env = eventsourcing_env(url, pool_size=2, max_overflow=settings.pool_size)
     env["CREATE_TABLE"] = "y"
     with schema_lock(url):  # tables are created below; processes starting together take turns
         app = OrderManagement(env, transcoder=OrjsonTranscoder())
-        read_pool = create_pool(url, min_size=2, max_size=settings.pool_size)
+        read_pool = create_pool(url, min_size=1, max_size=settings.pool_size)
+        try:
+            with app.recorder.datastore.get_connection() as conn:
+                refuse_unsafe_settings(conn, "event store")
+            with read_pool.connection() as conn:
+                refuse_unsafe_settings(conn, "read models")
+        except UnsafeDatabase:
+            read_pool.close()
+            app.close()
+            raise
         api_keys = ApiKeyStore(read_pool)
         api_keys.create_table()
         projections = build_projections(app, partition_replayer=partial(replay_partition_elsewhere, url),
@@ -132,7 +151,7 @@ def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:
     """Makes OMS_ADMIN_KEY an admin key; with none set and no active key at all, creates one
     and returns its secret (to be printed once)."""
     if settings.admin_key is not None:
-        store.ensure(settings.admin_key.get_secret_value(), "admin (OMS_ADMIN_KEY)", Role.ADMIN)
+        store.replace_admin_key(settings.admin_key.get_secret_value())
         return None
     if store.count_active() == 0:
         _, secret = store.create("first admin", Role.ADMIN)
@@ -331,6 +350,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     url = resolve_database_url(settings)
+    # Before any process starts: the same check every process makes, said once, clearly.
+    with psycopg.connect(url) as conn:
+        refuse_unsafe_settings(conn, "service")
     # Worker processes build their own System from the environment: hand them the resolved URL.
     os.environ["OMS_DATABASE_URL"] = url
     store = api_key_store(settings.model_copy(update={"database_url": url}))

@@ -11,6 +11,9 @@ import json
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from infrastructure.database import UnsafeDatabase
 from infrastructure.settings import Settings, get_settings
 
 ROLES = ("admin", "integrator", "auditor", "analyst")
@@ -160,7 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args, get_settings()) or 0)
+    try:
+        settings = get_settings()
+    except ValidationError as error:  # a setting the service must not start with: say which and why
+        for problem in error.errors():
+            print(f"oms: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args, settings) or 0)
+    except UnsafeDatabase as error:
+        print(f"oms: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

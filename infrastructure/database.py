@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -99,3 +99,31 @@ def schema_lock(url: str) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))
+
+
+# What makes a commit durable: a 2xx means the events are on disk. Settings that trade that away
+# for speed are refused, wherever they come from (postgresql.conf, ALTER ROLE/DATABASE, or
+# PGOPTIONS in the service's environment), so each is read in a session of the service's own.
+DURABILITY = {
+    "fsync": ({"on"}, "fsync=off loses committed transactions when the machine stops"),
+    "synchronous_commit": ({"on", "remote_apply"},
+                           "a commit then returns before its WAL is flushed: an order answered 201 can be lost"),
+    "full_page_writes": ({"on"}, "full_page_writes=off can corrupt pages torn by a crash"),
+}
+
+
+class UnsafeDatabase(RuntimeError):
+    """The database is set up so that a committed event may be lost."""
+
+
+def refuse_unsafe_settings(conn: Any, where: str) -> None:
+    """Raises ``UnsafeDatabase`` naming every setting of ``conn``'s session that is unsafe."""
+    problems = []
+    for name, (safe, why) in DURABILITY.items():
+        row = conn.execute(f"SHOW {name}").fetchone()
+        value = str(next(iter(row.values())) if isinstance(row, dict) else row[0])  # (any row factory)
+        if value not in safe:
+            problems.append(f"{name}={value} ({why})")
+    if problems:
+        raise UnsafeDatabase(f"refusing to start: the database sessions of the {where} have " + "; ".join(problems)
+                             + ". Set them back (postgresql.conf, ALTER SYSTEM/DATABASE/ROLE, or PGOPTIONS).")

@@ -6,8 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+MIN_ADMIN_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -29,6 +32,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     # JSON bodies nested deeper are refused (422).
     max_json_depth: int = 32
+    # Failed authentications from one client address before it is answered 429 (with growing
+    # Retry-After) without its keys being looked up, and the window they are counted in.
+    auth_failures_allowed: int = 10
+    auth_failure_window_seconds: float = 60.0
+    auth_block_max_seconds: float = 300.0
+
+    @field_validator("admin_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(f"OMS_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} characters (it was "
+                             f"{len(key.get_secret_value())}): a short key can be guessed; "
+                             "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'` makes a good one")
+        return key
     # Where the read-model projections run: "process" (a worker process that `oms serve` starts
     # beside the API, so their CPU does not compete with requests under one GIL), "thread" (inside
     # each API process) or "off" (run `oms projections run` yourself, e.g. on another machine).

@@ -130,3 +130,54 @@ def test_list_order_and_fields(store: ApiKeyStore) -> None:
     assert keys[1].role == "auditor"
     with pytest.raises(AttributeError):
         keys[0].name = "changed"  # frozen
+
+
+# ---------------------------------------------------------------- OMS_ADMIN_KEY
+
+
+def test_a_changed_admin_key_setting_revokes_the_key_made_from_the_previous_value(store: ApiKeyStore, pool) -> None:
+    from infrastructure.api_keys import LEGACY_ADMIN_KEY_NAME
+    from infrastructure.bootstrap import ensure_admin_key
+    from infrastructure.settings import Settings
+
+    # Given a key made from OMS_ADMIN_KEY before keys knew their origin, and one from the API
+    legacy = store.ensure("oms_legacy_admin_secret_0123456789abcdef", LEGACY_ADMIN_KEY_NAME, Role.ADMIN)
+    other, other_secret = store.create("integrator from the API", Role.INTEGRATOR)
+    first = "oms_first_admin_secret_0123456789abcdef0123"
+    second = "oms_second_admin_secret_0123456789abcdef012"
+
+    # When the service starts with one value, then with another
+    ensure_admin_key(store, Settings(admin_key=first))
+    assert store.authenticate(first) is not None
+    assert store.get(legacy.id).revoked_at is not None  # the legacy one was the setting's too
+    ensure_admin_key(store, Settings(admin_key=second))
+
+    # Then only the current value works; keys made otherwise are untouched
+    assert store.authenticate(first) is None and store.authenticate(second) is not None
+    assert store.authenticate(other_secret) is not None and store.get(other.id).revoked_at is None
+    ensure_admin_key(store, Settings(admin_key=second))  # the same value again changes nothing
+    assert store.authenticate(second) is not None
+
+
+@pytest.mark.parametrize("length", [0, 8, 31])
+def test_an_admin_key_setting_shorter_than_32_characters_is_refused(length: int) -> None:
+    from pydantic import ValidationError
+
+    from infrastructure.settings import Settings
+
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(admin_key="k" * length)
+    assert Settings(admin_key="k" * 32).admin_key is not None
+
+
+def test_the_oms_command_refuses_to_start_with_a_short_admin_key(monkeypatch, capsys) -> None:
+    from infrastructure import cli
+    from infrastructure.settings import get_settings
+
+    monkeypatch.setenv("OMS_ADMIN_KEY", "too-short")
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["serve"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "OMS_ADMIN_KEY must be at least 32 characters" in capsys.readouterr().err
