@@ -111,7 +111,7 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         app = OrderManagement(env, transcoder=OrjsonTranscoder())
         read_pool = create_pool(url, min_size=1, max_size=settings.pool_size)
         try:
-            with app.recorder.datastore.get_connection() as conn:
+            with app.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined] # (Postgres's)
                 refuse_unsafe_settings(conn, "event store")
             with read_pool.connection() as conn:
                 refuse_unsafe_settings(conn, "read models")
