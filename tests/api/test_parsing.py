@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from api.app import as_served, create_app, telemetry_at_start
 from api.deps import Commander
+from api.guard import Refusal, check_json_body
 from api.problems import install_problem_handlers
 from api.schemas import OrderIn
 from tests.api.support import Api, assert_problem, order_body
@@ -96,10 +97,15 @@ fields = st.sampled_from(["channel", "currency", "shipping_price", "lines", "cus
 def test_any_value_of_a_field_is_judged_as_a_body_parameter_judges_it(
         integrator: Api, reference: TestClient, field: str, value: Any) -> None:
     body = order_body("NO-SUCH-SKU", **{field: value})
+    ours = integrator.client.post("/orders", json=body, headers=integrator.headers())
+    try:  # text PostgreSQL cannot hold is refused before any route (api/guard.py), where it is
+        check_json_body(json.dumps(body).encode(), max_depth=32)
+    except Refusal as refusal:
+        assert _where(_errors(ours)) == [e["pointer"] for e in refusal.errors]
+        return
     theirs = reference.post("/orders", json=body)
     if theirs.status_code == 201:
         return  # valid: ours goes on to place it (not what this test is about)
-    ours = integrator.client.post("/orders", json=body, headers=integrator.headers())
     assert _where(_errors(ours)) == _where(_errors(theirs))
 
 
