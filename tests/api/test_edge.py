@@ -165,3 +165,20 @@ def test_after_poisoned_requests_the_read_models_equal_a_rebuild_of_the_store(in
     assert system.queries.wait_for(list(status), head, timeout=15)  # no read model stalled
     # The orders read model holds, for the order, what replaying its events gives.
     assert order == order_document(system.app.repository.get(UUID(placed["id"])))
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/shipments/shp_0123456789abcdef0123456789abcdef_1/pick", {}),
+    ("/shipments/shp_0123456789abcdef0123456789abcdef_1/pack", {}),
+    ("/shipments/shp_0123456789abcdef0123456789abcdef_1/ship", {"carrier": "dhl"}),
+    ("/shipments/shp_0123456789abcdef0123456789abcdef_1/deliver", {"delivered_at": "2026-12-01T09:30:00Z"}),
+    ("/shipments/not-a-shipment/deliver", {}),
+    ("/returns/ret_0123456789abcdef0123456789abcdef_1/receive",
+     {"location_id": "edge-wh", "lines": [{"sku": "A", "quantity": 1, "condition": "damaged"}]}),
+    ("/orders/01a23e98-0328-76c9-bf99-8b43dec563ad/cancel", {"reason": "x"}),
+    ("/orders/01a23e98-0328-76c9-bf99-8b43dec563ad/hold", {"reason": "fraud_check"}),
+    ("/orders/01a23e98-0328-76c9-bf99-8b43dec563ad/returns", {"lines": [{"sku": "A", "quantity": 1}]}),
+])
+def test_an_unknown_shipment_return_or_order_is_404_through_the_writer_never_503(integrator: Api, path, body) -> None:
+    problem = assert_problem(integrator.post(path, body), 404)
+    assert problem["type"] == "urn:oms:problem:not-found"
