@@ -27,6 +27,7 @@ from api.responses import OrjsonResponse
 from api.routing import Limits
 from api.routes import (
     api_keys,
+    carriers,
     locations,
     operations,
     orders,
@@ -41,7 +42,7 @@ from infrastructure.settings import get_settings
 log = logging.getLogger(__name__)
 
 # One router per resource; every route in them is a GuardedRoute (api/routing.py).
-ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, operations)
+ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, carriers, operations)
 
 # Commands block a worker thread until their batch commits: allow plenty of them at once.
 THREADPOOL_SIZE = 200
@@ -53,6 +54,7 @@ TAGS = [
     {"name": "stock", "description": "Receive and adjust stock; stock levels per SKU."},
     {"name": "locations", "description": "Warehouses and stores."},
     {"name": "api-keys", "description": "API keys and their roles (admin)."},
+    {"name": "carriers", "description": "Carrier accounts and their tracking webhooks (EasyPost)."},
     {"name": "operations", "description": "Health and projection status."},
 ]
 
@@ -191,6 +193,8 @@ def _storable_text_only(node: Any) -> None:
     if isinstance(node, dict):
         if node.get("type") == "string" and "enum" not in node and "const" not in node and "format" not in node:
             node.setdefault("not", {"pattern": "\u0000", "description": "no NUL (U+0000): PostgreSQL cannot store it"})
+        if node.get("type") == "object" and "properties" not in node:  # free keys: the same rule for them
+            node.setdefault("propertyNames", {"not": {"pattern": "\u0000"}})
         for value in node.values():
             _storable_text_only(value)
     elif isinstance(node, list):
@@ -208,6 +212,10 @@ def _document_problem_schema(app: FastAPI) -> None:
                                  routes=app.routes, tags=app.openapi_tags)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+            schema["components"].setdefault("securitySchemes", {})["EasyPostSignature"] = {
+                "type": "apiKey", "in": "header", "name": "X-Hmac-Signature",
+                "description": "`hmac-sha256-hex=` and the hex HMAC-SHA256 of the raw body, keyed with the "
+                               "NFKD-normalised webhook secret set by PUT /carriers/easypost"}
             for name, definition in components["Problem"].pop("$defs", {}).items():
                 components.setdefault(name, definition)
             for model in manual_body_models:  # bodies that routes read themselves (api/parsing.py)

@@ -385,6 +385,39 @@ class ShipmentLineOut(Output):
     quantity: int
 
 
+class TrackingEventOut(Output):
+    status: Literal["pre_transit", "in_transit", "out_for_delivery", "delivered", "available_for_pickup",
+                    "return_to_sender", "failure", "unknown"]
+    message: str | None = None
+    at: datetime
+    location: str | None = None
+
+
+class CarrierAccountIn(Input):
+    webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=500)] = Field(
+        description="the secret EasyPost signs its webhooks with (write-only: never returned)")
+
+
+class CarrierAccountOut(Output):
+    carrier: str
+    webhook_secret_set: bool
+    updated_at: datetime
+
+
+class CarrierEventOut(Output):
+    id: int
+    received_at: datetime
+    event_id: str | None = None
+    description: str | None = None
+    tracking_code: str | None = None
+    outcome: Literal["applied", "unmatched", "ignored"]
+    body: dict[str, Any]
+
+
+class CarrierEventList(Output):
+    data: list[CarrierEventOut]
+
+
 class ShipmentOut(Output):
     id: str
     location_id: str
@@ -394,6 +427,7 @@ class ShipmentOut(Output):
     tracking_number: str | None = None
     tracking_url: str | None = None
     delivered_at: datetime | None = None
+    tracking_events: list[TrackingEventOut] = []
 
 
 class ReturnOut(Output):

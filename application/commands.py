@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from domain.entities import OrderLine, ReceivedLine, ReturnedLine
+from domain.entities import OrderLine, ReceivedLine, ReturnedLine, TrackingEvent
 
-__all__ = ["OrderLine", "ReceivedLine", "ReturnedLine"]  # the lines commands carry are the domain's
+__all__ = ["OrderLine", "ReceivedLine", "ReturnedLine", "TrackingEvent"]  # the lines commands carry are the domain's
 
 
 class Command:
@@ -139,6 +139,14 @@ class DeliverShipment(Command):
     shipment_id: str
     delivered_at: datetime | None = None
     expected_versions: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class TrackShipment(Command):
+    """What the carrier says of a shipment's parcel (its tracking events, as it sent them)."""
+
+    shipment_id: str
+    events: tuple[TrackingEvent, ...]
 
 
 # ---------------------------------------------------------------- returns

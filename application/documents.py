@@ -63,6 +63,8 @@ def order_document(order: Order) -> dict[str, Any]:
                 "tracking_number": s.tracking_number,
                 "tracking_url": s.tracking_url,
                 "delivered_at": s.delivered_at.isoformat() if s.delivered_at else None,
+                "tracking_events": [{"status": e.status, "message": e.message, "at": e.at.isoformat(),
+                                     "location": e.location} for e in s.tracking_events],
             }
             for s in order.shipments.values()
         ],

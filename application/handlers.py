@@ -246,6 +246,12 @@ def deliver_shipment(uow: UnitOfWork, cmd: commands.DeliverShipment) -> Order:
     return order
 
 
+def track_shipment(uow: UnitOfWork, cmd: commands.TrackShipment) -> Order:
+    order = _order_of(uow, cmd.shipment_id, "shipment")
+    order.track(cmd.shipment_id, cmd.events)
+    return order
+
+
 # ---------------------------------------------------------------- returns
 
 

@@ -216,6 +216,11 @@ class OrderService:
         result = self.writer.execute(partial(handlers.deliver_shipment, cmd=cmd), ctx)
         return Outcome(order_document(result.value), result.position)
 
+    @use_case(commands.TrackShipment)
+    def track(self, cmd: commands.TrackShipment, ctx: CommandContext) -> Outcome:
+        result = self.writer.execute(partial(handlers.track_shipment, cmd=cmd), ctx)
+        return self._settled(result.value, result.position, ctx)  # a delivery may make money due
+
     # ------------------------------------------------------------ payments
 
     def settle_payments(self, order_id: UUID, ctx: CommandContext) -> int | None:

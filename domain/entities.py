@@ -50,6 +50,27 @@ class ShipmentStatus(StrEnum):
         return self in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED)
 
 
+class TrackingStatus(StrEnum):
+    """What a carrier says of a parcel (EasyPost's statuses)."""
+
+    PRE_TRANSIT = "pre_transit"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup"
+    RETURN_TO_SENDER = "return_to_sender"
+    FAILURE = "failure"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    status: str  # a TrackingStatus
+    message: str | None
+    at: datetime
+    location: str | None = None
+
+
 @dataclass(frozen=True, eq=True)
 class Shipment(Entity):
     id: str
@@ -62,6 +83,7 @@ class Shipment(Entity):
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
     captured: bool = False
+    tracking_events: tuple[TrackingEvent, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", ShipmentStatus(self.status))

@@ -18,7 +18,18 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.entities import Hold, OrderLine, ReceivedLine, Return, ReturnedLine, ReturnStatus, Shipment, ShipmentStatus
+from domain.entities import (
+    Hold,
+    OrderLine,
+    ReceivedLine,
+    Return,
+    ReturnedLine,
+    ReturnStatus,
+    Shipment,
+    ShipmentStatus,
+    TrackingEvent,
+    TrackingStatus,
+)
 from domain.errors import ForbiddenTransition, InvalidQuantity
 from domain.money import ZERO, has_valid_precision, to_currency
 from domain.sourcing import SourcingPlan
@@ -403,6 +414,29 @@ class Order(Aggregate):
     def _shipment_delivered(self, shipment_id: str, delivered_at: datetime) -> None:
         self.shipments[shipment_id] = self.shipments[shipment_id].evolve(
             status=ShipmentStatus.DELIVERED, delivered_at=delivered_at)
+
+    def track(self, shipment_id: str, events: Sequence[TrackingEvent]) -> None:
+        """What the carrier says of the parcel: events not heard before are kept, in time order;
+        a delivery completes a shipped shipment with the carrier's time. A late or repeated event
+        changes nothing (a late in_transit never reopens a delivered shipment)."""
+        shipment = self.shipment(shipment_id)
+        if shipment.status == ShipmentStatus.CANCELLED:
+            raise ForbiddenTransition(f"shipment {shipment_id} is cancelled; it is not being carried")
+        known = set(shipment.tracking_events)
+        new = sorted({e for e in events if e not in known}, key=lambda e: e.at)
+        if new:
+            self._shipment_tracked(shipment_id=shipment_id, events=[
+                {"status": e.status, "message": e.message, "at": e.at, "location": e.location} for e in new])
+        delivered = [e for e in new if e.status == TrackingStatus.DELIVERED]
+        if delivered and self.shipments[shipment_id].status == ShipmentStatus.SHIPPED:
+            self.deliver(shipment_id, delivered[-1].at)
+
+    @event("ShipmentTracked")
+    def _shipment_tracked(self, shipment_id: str, events: list[dict[str, Any]]) -> None:
+        shipment = self.shipments[shipment_id]
+        heard = shipment.tracking_events + tuple(
+            TrackingEvent(e["status"], e["message"], e["at"], e["location"]) for e in events)
+        self.shipments[shipment_id] = shipment.evolve(tracking_events=tuple(sorted(heard, key=lambda e: e.at)))
 
     def _require_shipment_step(self, shipment_id: str, required: ShipmentStatus, action: str) -> None:
         refusal = self._step_refusal(shipment_id, required, action)

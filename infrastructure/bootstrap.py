@@ -29,6 +29,7 @@ from application.writer import GroupCommitWriter
 from infrastructure.adapters.sandbox_carrier import SandboxCarrier
 from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
+from infrastructure.carrier_accounts import CarrierAccounts
 from infrastructure.database import (
     UnsafeDatabase,
     create_pool,
@@ -63,6 +64,7 @@ class System:
     followers: list[Any] = field(default_factory=list)
     # An API process of `oms serve`: the writer process decides, records and runs the policies.
     writer_elsewhere: bool = False
+    carrier_accounts: Any = None  # infrastructure.carrier_accounts.CarrierAccounts
     _started: bool = False
 
     def start(self, *, projections: bool = True, policies: bool = True) -> None:
@@ -121,6 +123,8 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
             raise
         api_keys = ApiKeyStore(read_pool)
         api_keys.create_table()
+        carrier_accounts = CarrierAccounts(read_pool)
+        carrier_accounts.create_tables()
         projections = build_projections(app, partition_replayer=partial(replay_partition_elsewhere, url),
                                         min_batch_interval=settings.projection_batch_interval) if read_models else []
         cache = AggregateCache(app)
@@ -144,7 +148,7 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         commands = RemoteCommands(WriterClient(settings.writer_socket))
     return System(settings, url, app, cache, writer, service, commands, api_keys, read_pool,
                   ReadModelQueries.for_app(read_pool, app), projections, followers,
-                  writer_elsewhere=bool(settings.writer_socket))
+                  writer_elsewhere=bool(settings.writer_socket), carrier_accounts=carrier_accounts)
 
 
 def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:

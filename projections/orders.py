@@ -44,7 +44,7 @@ class OrdersView(ReadModelView):
     tables = ("orders", "order_lines", "shipments", "shipment_lines", "returns")
     query_indexes = ("orders_created_at_id_idx", "orders_status_idx", "orders_payment_status_idx",
                      "orders_fulfillment_status_idx", "orders_channel_idx", "order_lines_sku_idx",
-                     "shipments_location_status_idx", "shipment_lines_sku_idx")
+                     "shipments_location_status_idx", "shipment_lines_sku_idx", "shipments_tracking_number_idx")
     # 2: the child tables are keyed by order first (no separate order-id indexes), and lines are
     # indexed by SKU alone. Every index keyed by a random order id costs page reads on each
     # insert once the store outgrows memory, so the read model keeps one per table.
@@ -99,6 +99,8 @@ class OrdersView(ReadModelView):
             PRIMARY KEY (order_id, id)
         )""",
         "CREATE INDEX IF NOT EXISTS shipments_location_status_idx ON {s}.shipments (location_id, status)",
+        # Carriers name a parcel by its tracking number (POST /carriers/easypost/events).
+        "CREATE INDEX IF NOT EXISTS shipments_tracking_number_idx ON {s}.shipments (tracking_number)",
         """CREATE TABLE IF NOT EXISTS {s}.shipment_lines (
             shipment_id text NOT NULL,
             order_id uuid NOT NULL,

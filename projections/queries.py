@@ -108,6 +108,13 @@ class ReadModelQueries:
         """The shipment's document, as in its order's, with ``order_id`` and ``order_version``."""
         return self._order_part("shipments", SHIPMENT_PREFIX, shipment_id)
 
+    def shipments_tracked_as(self, tracking_number: str) -> list[str]:
+        """The ids of the shipments that left with this tracking number (a carrier's events name
+        the parcel by it)."""
+        rows = self._fetch(SQL("SELECT id FROM {} WHERE tracking_number = %s ORDER BY id").format(
+            self._t("shipments")), (tracking_number,))
+        return [row["id"] for row in rows]
+
     def return_(self, return_id: str) -> dict[str, Any] | None:
         """The return's document, as in its order's, with ``order_id`` and ``order_version``."""
         return self._order_part("returns", RETURN_PREFIX, return_id)
