@@ -251,3 +251,36 @@ def test_a_declined_payment_holds_the_order_and_is_not_released_by_hand():
     assert order.status == "on_hold" and order.hold.reason == "payment_declined"
     with pytest.raises(ForbiddenTransition, match="new payment"):
         order.release_hold()
+
+
+# ---------------------------------------------------------------- carrier tracking
+
+
+def _tracked(status: str, hour: int) -> "TrackingEvent":
+    from domain.entities import TrackingEvent
+
+    return TrackingEvent(status, status.replace("_", " "), datetime(2026, 12, 1, hour, tzinfo=UTC), "Berlin, DE")
+
+
+def test_tracking_keeps_each_event_once_in_time_order_and_delivered_completes_the_shipment():
+    order = allocated()
+    sid = shipped(order)
+    order.collect_events()
+    order.track(sid, [_tracked("in_transit", 9), _tracked("pre_transit", 8)])
+    order.track(sid, [_tracked("in_transit", 9)])  # a retry: nothing new, nothing recorded
+    assert [type(e).__name__ for e in order.collect_events()] == ["ShipmentTracked"]
+    order.track(sid, [_tracked("delivered", 12), _tracked("out_for_delivery", 10)])
+    assert [type(e).__name__ for e in order.collect_events()] == ["ShipmentTracked", "ShipmentDelivered"]
+    shipment = order.shipments[sid]
+    assert [e.status for e in shipment.tracking_events] == ["pre_transit", "in_transit", "out_for_delivery", "delivered"]
+    assert shipment.status == "delivered" and shipment.delivered_at == datetime(2026, 12, 1, 12, tzinfo=UTC)
+    order.track(sid, [_tracked("in_transit", 11)])  # late: kept, but never reopens the delivery
+    assert order.shipments[sid].status == "delivered"
+
+
+def test_a_cancelled_shipment_is_not_tracked():
+    order = allocated()
+    sid = next(iter(order.shipments))
+    order.cancel("changed mind")
+    with pytest.raises(ForbiddenTransition, match="cancelled"):
+        order.track(sid, [_tracked("in_transit", 9)])
