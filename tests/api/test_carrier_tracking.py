@@ -1,4 +1,4 @@
-"""EasyPost tracking webhooks, as EasyPost sends them (the sample in ../shared/payloads): signed
+"""EasyPost tracking webhooks, as EasyPost sends them (the sample in tests/fixtures/payloads): signed
 with the account's secret, matched to the shipment by its tracking number, kept as the
 shipment's tracking events; `delivered` completes it; nothing is ever dropped."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from tests.api.support import Api, assert_problem, unique
 
-SAMPLE = json.loads((Path(__file__).resolve().parents[3] / "shared" / "payloads" / "carriers"
+SAMPLE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
                      / "easypost.event.tracker_updated.fedex_in_transit.json").read_text())
 SECRET = "whsec_ﬁ_easypost_test_secret_0123"  # a ligature: the key is the NFKD form
 
