@@ -164,6 +164,20 @@ def _build_and_start() -> System:
     return system
 
 
+NO_NUL = {"not": {"pattern": "\u0000"}}
+# Bodies taken as another platform sends them: any JSON, with text PostgreSQL can store.
+FREE_JSON_SCHEMAS = {
+    "StorableJson": {"anyOf": [
+        {"type": "string", **NO_NUL}, {"type": "number"}, {"type": "boolean"}, {"type": "null"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/StorableJson"}},
+        {"type": "object", "propertyNames": NO_NUL, "additionalProperties": {"$ref": "#/components/schemas/StorableJson"}},
+    ], "description": "any JSON value; no text in it (keys included) holds NUL (U+0000)"},
+    "EasyPostEvent": {"type": "object", "propertyNames": NO_NUL,
+                      "additionalProperties": {"$ref": "#/components/schemas/StorableJson"},
+                      "description": "an EasyPost Event, as EasyPost sends it"},
+}
+
+
 def as_served(document: dict[str, Any]) -> dict[str, Any]:
     """What this API adds to the document FastAPI generates: every rule the guard applies to all
     input, stated where each input is described."""
@@ -212,6 +226,7 @@ def _document_problem_schema(app: FastAPI) -> None:
                                  routes=app.routes, tags=app.openapi_tags)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+            components.update(FREE_JSON_SCHEMAS)
             schema["components"].setdefault("securitySchemes", {})["EasyPostSignature"] = {
                 "type": "apiKey", "in": "header", "name": "X-Hmac-Signature",
                 "description": "`hmac-sha256-hex=` and the hex HMAC-SHA256 of the raw body, keyed with the "

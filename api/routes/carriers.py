@@ -50,7 +50,7 @@ def unmatched_easypost_events(system: SystemDep, admin: Admin) -> OrjsonResponse
                         **problem_responses(401, 422, 503)},
              openapi_extra={"security": [{"EasyPostSignature": []}],
                             "requestBody": {"required": True, "content": {"application/json": {
-                                "schema": {"type": "object", "description": "an EasyPost Event, as EasyPost sends it"}}}}})
+                                "schema": {"$ref": "#/components/schemas/EasyPostEvent"}}}}})
 async def easypost_event(request: Request, system: SystemDep) -> Response:
     """An EasyPost webhook: a ``tracker.updated`` event adds the tracker's details to the
     shipment that left with its tracking code; ``delivered`` completes it."""
