@@ -112,3 +112,25 @@ def test_an_event_for_an_unknown_tracking_number_is_recorded_and_listed(integrat
 def test_the_secret_is_write_only(admin: Api, configured) -> None:
     r = admin.put("/carriers/easypost", {"webhook_secret": SECRET})
     assert r.json()["webhook_secret_set"] is True and SECRET not in r.text
+
+
+def test_the_same_event_delivered_20_times_from_8_threads_at_once_is_recorded_once(integrator: Api, auditor: Api,
+                                                                                  shipped) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    order_id, _, tracking = shipped
+    body = _event(tracking)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: _post(integrator.client, body).status_code, range(20)))
+    assert statuses == [200] * 20
+    order = integrator.wait_order(order_id, lambda o: len(o["shipments"][0]["tracking_events"]) == 7)
+    assert len(order["shipments"][0]["tracking_events"]) == 7
+    import time
+
+    deadline = time.monotonic() + 15
+    while True:  # the history read model follows the orders one
+        history = auditor.get(f"/orders/{order_id}/history").json()["data"]
+        if history[-1]["version"] >= order["version"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert [e["type"] for e in history].count("ShipmentTracked") == 1
