@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.support import Api, assert_problem, order_body, pointers
+from tests.api.support import Api, assert_problem, order_body, pointers, unique
 
 
 def test_problem_shape_for_unknown_field(integrator: Api) -> None:
@@ -174,7 +174,7 @@ def test_unknown_things_are_404(admin: Api) -> None:
     assert_problem(admin.post(f"/shipments/shp_{uuid.uuid4().hex}_1/pack"), 404)
     assert_problem(admin.post("/returns/ret_nope_1/receive",
                               {"location_id": "x", "lines": [{"sku": "a", "quantity": 1, "condition": "damaged"}]}), 404)
-    assert_problem(admin.get("/stock/NO-SUCH-SKU"), 404)
+    assert_problem(admin.get(f"/stock/{unique('NEVER-STOCKED')}"), 404)  # (other tests may stock any SKU they saw)
     problem = assert_problem(admin.post("/stock/receipts", {"location_id": "nowhere", "sku": "A", "quantity": 1}), 404)
     assert "nowhere" in problem["detail"]
 
