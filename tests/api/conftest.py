@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -92,6 +93,12 @@ def anonymous(client: TestClient) -> Api:
 def served(system: System) -> Iterator[tuple[str, int]]:
     """The app on a real HTTP server on loopback (uvicorn, as `oms serve` runs it), for what
     TestClient cannot show: it hands the app a body whole, where a socket streams it."""
+    with serving(system) as address:
+        yield address
+
+
+@contextmanager
+def serving(system: System) -> Iterator[tuple[str, int]]:
     server = uvicorn.Server(uvicorn.Config(create_app(system), host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

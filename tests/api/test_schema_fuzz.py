@@ -11,9 +11,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infrastructure.bootstrap import WriterProcess, build_system
+from infrastructure.settings import Settings
+from tests.api.conftest import serving
 from tests.api.support import Api
+from tests.database import fresh_database_url
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("OMS_FUZZ_EXAMPLES", "60"))
 MIN_CASES = 2000
@@ -78,8 +87,29 @@ def _resources(integrator: Api) -> dict[str, list[str]]:
     return {"shipments": shipments, "returns": returns, "orders": orders}
 
 
-def test_the_api_keeps_its_contract_under_generated_requests(served, secrets, integrator: Api, tmp_path: Path) -> None:
-    host, port = served
+@pytest.fixture(scope="module")
+def fuzzed() -> Iterator[tuple[tuple[str, int], dict[str, str], Api]]:
+    """A deployment of its own (database, writer process, API over HTTP): the stateful phase
+    cancels, holds, revokes keys and stocks SKUs it finds in responses, which other tests must not
+    find done."""
+    with fresh_database_url() as url:
+        writer = WriterProcess(environment={"OMS_DATABASE_URL": url})
+        writer.start()
+        system = build_system(Settings(read_your_writes_timeout=5.0, writer_socket=writer.socket_path,
+                                       auth_failures_allowed=1_000_000), database_url=url)
+        system.start()
+        try:
+            secrets = {role: system.api_keys.create(f"fuzz {role}", role)[1] for role in ("admin", "integrator")}
+            with TestClient(create_app(system)) as client:
+                with serving(system) as address:
+                    yield address, secrets, Api(client, secrets["integrator"], "fuzz integrator")
+        finally:
+            system.stop()
+            writer.stop()
+
+
+def test_the_api_keeps_its_contract_under_generated_requests(fuzzed, tmp_path: Path) -> None:
+    (host, port), secrets, integrator = fuzzed
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(**{k: repr(v).replace("'", '"') for k, v in _resources(integrator).items()}))
     report = tmp_path / "report.ndjson"
