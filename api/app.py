@@ -7,6 +7,7 @@ sure the admin key exists, starts it and stops it on shutdown.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,7 @@ from api.routing import Limits
 from api.routes import (
     api_keys,
     carriers,
+    channels,
     locations,
     operations,
     orders,
@@ -42,7 +44,7 @@ from infrastructure.settings import get_settings
 log = logging.getLogger(__name__)
 
 # One router per resource; every route in them is a GuardedRoute (api/routing.py).
-ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, carriers, operations)
+ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, channels, carriers, operations)
 
 # Commands block a worker thread until their batch commits: allow plenty of them at once.
 THREADPOOL_SIZE = 200
@@ -54,6 +56,7 @@ TAGS = [
     {"name": "stock", "description": "Receive and adjust stock; stock levels per SKU."},
     {"name": "locations", "description": "Warehouses and stores."},
     {"name": "api-keys", "description": "API keys and their roles (admin)."},
+    {"name": "channels", "description": "Sales channels (Shopify, WooCommerce, Amazon) and the orders they send."},
     {"name": "carriers", "description": "Carrier accounts and their tracking webhooks (EasyPost)."},
     {"name": "operations", "description": "Health and projection status."},
 ]
@@ -161,6 +164,9 @@ def _build_and_start() -> System:
     if secret is not None:
         log.warning("No API key existed, so an admin key was created (shown only once): %s", secret)
     system.start(projections=settings.projections == "thread")
+    warm = getattr(system.geocoder, "warm", None)
+    if warm is not None:  # so that the first address to place (a channel's webhook) does not wait for it
+        threading.Thread(target=warm, name="geocoder-warm", daemon=True).start()
     return system
 
 
@@ -172,6 +178,16 @@ FREE_JSON_SCHEMAS = {
         {"type": "array", "items": {"$ref": "#/components/schemas/StorableJson"}},
         {"type": "object", "propertyNames": NO_NUL, "additionalProperties": {"$ref": "#/components/schemas/StorableJson"}},
     ], "description": "any JSON value; no text in it (keys included) holds NUL (U+0000)"},
+    "ChannelOrder": {"type": "object", "propertyNames": NO_NUL,
+                     "additionalProperties": {"$ref": "#/components/schemas/StorableJson"},
+                     "description": "the platform's own order body, unchanged: Shopify's order webhook body "
+                                    "(REST Order), WooCommerce's REST v3 order, or an Amazon connector's "
+                                    "{\"order\": <Orders v0 Order>, \"order_items\": [<OrderItem>]}"},
+    "DeliveryAcknowledged": {"type": "object", "required": ["delivery", "outcome"], "properties": {
+        "delivery": {"type": "integer", "description": "the delivery's id (GET /channels/{id}/deliveries/{delivery})"},
+        "outcome": {"type": "string", "enum": ["ignored", "ping"]},
+        "topic": {"type": ["string", "null"]}},
+        "description": "a channel's delivery recorded and acknowledged without an order"},
     "EasyPostEvent": {"type": "object", "propertyNames": NO_NUL,
                       "additionalProperties": {"$ref": "#/components/schemas/StorableJson"},
                       "description": "an EasyPost Event, as EasyPost sends it"},
@@ -227,6 +243,15 @@ def _document_problem_schema(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
             components.update(FREE_JSON_SCHEMAS)
+            schemes = schema["components"].setdefault("securitySchemes", {})
+            schemes["ShopifySignature"] = {
+                "type": "apiKey", "in": "header", "name": "X-Shopify-Hmac-Sha256",
+                "description": "the base64 HMAC-SHA256 of the raw body, keyed with the channel's webhook secret "
+                               "(PUT /channels/{channel_id}); with X-Shopify-Topic and X-Shopify-Webhook-Id"}
+            schemes["WooCommerceSignature"] = {
+                "type": "apiKey", "in": "header", "name": "X-WC-Webhook-Signature",
+                "description": "the base64 HMAC-SHA256 of the raw body, keyed with the channel's webhook secret "
+                               "(PUT /channels/{channel_id}); with X-WC-Webhook-Topic and X-WC-Webhook-Delivery-ID"}
             schema["components"].setdefault("securitySchemes", {})["EasyPostSignature"] = {
                 "type": "apiKey", "in": "header", "name": "X-Hmac-Signature",
                 "description": "`hmac-sha256-hex=` and the hex HMAC-SHA256 of the raw body, keyed with the "

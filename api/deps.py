@@ -128,10 +128,11 @@ class RequestIdMiddleware:
 
 
 def command_context(request: Request, key: ApiKey, command: str) -> CommandContext:
-    """Who (the API key), what (the command name) and which request: recorded with every event."""
+    """Who (the API key), what (the command name) and which request: recorded with every event.
+    The key's channels go with it: the writer refuses orders outside them as unknown."""
     state = request.scope.get("state", {})
     return CommandContext(actor_id=str(key.id), actor_name=key.name, command=command,
-                          request_id=state.get("request_id") or new_request_id())
+                          request_id=state.get("request_id") or new_request_id(), channels=key.channels)
 
 # ---------------------------------------------------------------- read your writes
 

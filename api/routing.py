@@ -34,6 +34,7 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
         authenticate = getattr(self.endpoint, AUTHENTICATED_BY, None) or _authenticator(self.dependant)
+        any_content_type = getattr(self.endpoint, ANY_CONTENT_TYPE, False)
 
         async def guarded(request: Request) -> Response:
             check_parameters("path", request.path_params.items())
@@ -45,10 +46,11 @@ class GuardedRoute(APIRoute):
                 raw = await _read_body(request, limits.max_body_bytes)
                 if raw:
                     content_type = request.headers.get("content-type")
-                    if not declares_json(content_type):
+                    if declares_json(content_type):
+                        check_json_body(raw, limits.max_json_depth)
+                    elif not any_content_type:
                         error = content_type_error(content_type)
                         raise Refusal(422, error["detail"], [error])
-                    check_json_body(raw, limits.max_json_depth)
             return await handler(request)
 
         return guarded
@@ -61,6 +63,15 @@ class Limits:
 
 
 AUTHENTICATED_BY = "__authenticated_by__"
+ANY_CONTENT_TYPE = "__any_content_type__"
+
+
+def any_content_type(endpoint: Any) -> Any:
+    """For a route that takes what another system sends as it sends it (a WooCommerce webhook's
+    first delivery is a form, not JSON): the route records it and answers for it itself. A body
+    declared as JSON is still checked."""
+    setattr(endpoint, ANY_CONTENT_TYPE, True)
+    return endpoint
 
 
 def authenticated_by(bearer: ApiKeyBearer) -> Callable[[Any], Any]:
@@ -115,4 +126,4 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependencies(dependency)
 
 
-__all__ = ["GuardedRoute", "Limits", "authenticated_by"]
+__all__ = ["GuardedRoute", "Limits", "any_content_type", "authenticated_by"]

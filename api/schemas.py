@@ -25,9 +25,11 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from domain.countries import COUNTRIES
 from domain.money import CURRENCIES, minor_units
 
 # ---------------------------------------------------------------- field types
@@ -119,17 +121,6 @@ Money = Annotated[
 ]
 MoneyOut = Annotated[str, Field(examples=["99.90"], description="decimal amount as a string")]
 
-# ISO 3166-1 alpha-2 (officially assigned codes).
-COUNTRIES = frozenset("""
-AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
-BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
-EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
-HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
-LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
-NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
-SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
-TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
-""".split())
 
 
 def one_of(codes: type[StrEnum], kind: str, message: str) -> Any:
@@ -284,8 +275,20 @@ class AddressIn(Input):
     city: Annotated[str, text(100)]
     postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")] | None = None
     country: CountryCode
-    latitude: Latitude
-    longitude: Longitude
+    latitude: Latitude | None = Field(None, description="with longitude, or neither: the address is then "
+                                                        "placed by its city, or else its country")
+    longitude: Longitude | None = Field(None, description="with latitude, or neither")
+
+    @model_validator(mode="after")
+    def _both_coordinates_or_neither(self) -> AddressIn:
+        if (self.latitude is None) == (self.longitude is None):
+            return self
+        given, missing = ("latitude", "longitude") if self.longitude is None else ("longitude", "latitude")
+        raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+            type=PydanticCustomError("coordinates_pair", "{given} was given without {missing}: send both "
+                                     "coordinates, or neither to have the address placed by its city or country",
+                                     {"given": given, "missing": missing}),
+            loc=(given,), input=getattr(self, given))])
 
 
 class OrderLineIn(Input):
@@ -370,11 +373,21 @@ class OrderLineOut(Output):
     quantity: int
     unit_price: MoneyOut
     backordered: int = 0
+    name: str | None = Field(None, description="the product's name, as the sales channel gave it")
+    discount: MoneyOut = Field("0.00", description="the line's discounts (of all its units)")
+    tax: MoneyOut = Field("0.00", description="the line's taxes (of all its units)")
+    requires_shipping: bool = Field(True, description="false for a line that does not ship (a gift card)")
 
 
 class TotalsOut(Output):
-    subtotal: MoneyOut
+    """``total`` = subtotal - discount + shipping + fees (+ tax unless the prices include it),
+    equal to the sales channel's own total to the cent."""
+
+    subtotal: MoneyOut = Field(description="unit price × quantity of every line, before discounts")
+    discount: MoneyOut = Field("0.00", description="every discount of the order, its lines' included")
     shipping: MoneyOut
+    tax: MoneyOut = Field("0.00", description="every tax; contained in the prices when taxes_included")
+    fees: MoneyOut = Field("0.00", description="other charges a channel adds (gift wrap, payment fees)")
     total: MoneyOut
     captured: MoneyOut | None = None
     refunded: MoneyOut
@@ -437,6 +450,8 @@ class ReturnOut(Output):
     received: list[dict[str, Any]] = []
     location_id: str | None = None
     refund_amount: MoneyOut
+    refund_owed_by: str | None = Field(None, description="the sales channel that pays the refund back "
+                                                        "(it charged the order); null when our provider does")
     order_id: str | None = Field(None, description="the order the return belongs to")
     order_version: int | None = Field(None, description="the order's version after the request (its ETag)")
 
@@ -461,8 +476,26 @@ class ReturnDocument(ReturnOut):
     links: OrderLinks
 
 
+class AddressOut(Output):
+    """The shipping address as placed: its coordinates, and how they were found."""
+
+    name: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    latitude: float | None = Field(None, description="null when the address could not be placed")
+    longitude: float | None = None
+    coordinates_precision: Literal["given", "city", "country", "unknown"] | None = Field(
+        None, description="given: the client's coordinates; city or country: looked up (offline) from the "
+                          "address, at its city or, for a city not known, its country's centre; unknown: "
+                          "not placed (sourced by availability alone). Absent on orders placed before it was "
+                          "recorded")
+
+
 class HoldOut(Output):
-    reason: str = Field(examples=["fraud_check", "payment_declined"])
+    reason: str = Field(examples=["fraud_check", "payment_declined", "awaiting_payment", "unknown_sku"])
     detail: str | None = None
 
 
@@ -475,10 +508,15 @@ class OrderOut(Output):
     fulfillment_status: FulfillmentStatus
     currency: str
     customer: dict[str, Any]
-    shipping_address: dict[str, Any]
+    shipping_address: AddressOut
+    billing_address: dict[str, Any] | None = None
+    source: dict[str, Any] | None = Field(None, description="what the sales channel calls the order: platform, "
+                                                            "its name (e.g. #1001), when it was placed there")
     lines: list[OrderLineOut]
+    taxes_included: bool = Field(False, description="the prices contain the taxes (totals.tax is not added)")
     totals: TotalsOut
-    payment: dict[str, Any]
+    payment: dict[str, Any] = Field(description="provider, reference, and collected_by: provider (ours "
+                                                "authorises and captures) or channel (charged by the channel)")
     shipments: list[ShipmentOut]
     returns: list[ReturnOut]
     cancel_reason: str | None = None
@@ -528,9 +566,31 @@ class DeliverIn(Input):
 # ---------------------------------------------------------------- API keys
 
 
+MAX_KEY_CHANNELS = 100
+KeyChannels = Annotated[list[Annotated[str, text(50)]], Field(min_length=1, max_length=MAX_KEY_CHANNELS)]
+
+
 class ApiKeyIn(Input):
+    # What the validator below says, for the document: channels (a list) only with the integrator role.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"channels": {"type": "array"}}, "required": ["channels"]},
+        "then": {"properties": {"role": {"const": "integrator"}}}})
+
     name: Annotated[str, text(200)]
     role: Role
+    channels: KeyChannels | None = Field(
+        None, description="integrator keys only: the channel ids (an order's `channel`) whose orders the key "
+                          "places, reads, lists and changes; any other order is 404 to it. Absent or null: "
+                          "every channel", examples=[["amazon-de"]])
+
+    @field_validator("channels")
+    @classmethod
+    def _integrator_only(cls, channels: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        role = info.data.get("role")
+        if channels is not None and role is not None and role != "integrator":
+            raise PydanticCustomError("channels_role", "only integrator keys can be limited to channels, "
+                                                       "not {role} keys", {"role": role})
+        return channels
 
 
 class ApiKeyOut(Output):
@@ -540,6 +600,8 @@ class ApiKeyOut(Output):
     created_at: datetime
     revoked_at: datetime | None = None
     active: bool
+    channels: list[str] | None = Field(None, description="the channels an integrator key is limited to, "
+                                                         "sorted; null: every channel")
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -596,3 +658,58 @@ class ProjectionStatus(Output):
 class ProjectionList(Output):
     head: int | None = None
     data: list[ProjectionStatus]
+
+# ---------------------------------------------------------------- channels
+
+ChannelId = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Platform = Literal["shopify", "woocommerce", "amazon", "api"]
+
+
+class ChannelIn(Input):
+    platform: Platform = Field(description="shopify and woocommerce sign their webhooks with the channel's "
+                                           "secret; amazon orders are posted by a connector with an API key; "
+                                           "api channels place orders with POST /orders")
+    name: Annotated[str, text(200)]
+    webhook_secret: Annotated[str, StringConstraints(min_length=8, max_length=500, pattern=rf"[^{SPACE}]")] | None = \
+        Field(None, description="the secret the platform signs webhooks with (write-only: never returned; a new "
+                                "PUT rotates it, and one without it keeps it). Needed for shopify and woocommerce.")
+
+
+class ChannelOut(Output):
+    channel_id: str
+    platform: Platform
+    name: str
+    webhook_secret_set: bool
+    orders_url: str = Field(description="where the platform posts its orders (POST)")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChannelList(Output):
+    data: list[ChannelOut]
+
+
+DeliveryOutcome = Literal["received", "placed", "applied", "unchanged", "duplicate", "ignored", "rejected", "failed",
+                          "ping"]
+
+
+class ChannelDeliveryOut(Output):
+    id: int
+    channel_id: str
+    received_at: datetime
+    topic: str | None = None
+    delivery_id: str | None = Field(None, description="the platform's id of the delivery (X-Shopify-Webhook-Id, "
+                                                      "X-WC-Webhook-Delivery-ID)")
+    external_id: str | None = Field(None, description="the platform's order id")
+    outcome: DeliveryOutcome = Field(
+        description="placed: a new order; applied: a change to its order; unchanged: nothing new; duplicate: "
+                    "a delivery id seen before (not applied again); ignored: a topic that is not about orders; "
+                    "ping: WooCommerce's test delivery; rejected: not the platform's order (422); failed: an error")
+    order_id: str | None = None
+    detail: str | None = None
+    headers: dict[str, str] = {}
+    body: str | None = Field(None, description="the raw body as it arrived (GET of one delivery only)")
+
+
+class ChannelDeliveryList(Output):
+    data: list[ChannelDeliveryOut]

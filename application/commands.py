@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from domain.entities import OrderLine, ReceivedLine, ReturnedLine, TrackingEvent
+from domain.entities import Hold, OrderLine, ReceivedLine, ReturnedLine, TrackingEvent
 
-__all__ = ["OrderLine", "ReceivedLine", "ReturnedLine", "TrackingEvent"]  # the lines commands carry are the domain's
+__all__ = ["Hold", "OrderLine", "ReceivedLine", "ReturnedLine", "TrackingEvent"]  # the lines commands carry are the domain's
 
 
 class Command:
@@ -109,6 +109,40 @@ class HoldOrder(Command):
 class ReleaseOrder(Command):
     order_id: str
     expected_versions: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class ImportChannelOrder(Command):
+    """An order as a sales channel (Shopify, WooCommerce, Amazon) sent it, mapped to ours
+    (``application.channel_import``). Places it the first time its (channel, external id) is
+    seen; after that, applies what the channel says of it: paid, cancelled, a new address.
+
+    ``problems`` are what the mapping could not complete (the order is then held for a person);
+    ``platform_total`` is the channel's own total, which ours must equal."""
+
+    channel: str
+    external_id: str
+    currency: str
+    customer: dict[str, Any]
+    shipping_address: dict[str, Any]
+    lines: tuple[OrderLine, ...]
+    shipping_price: Decimal
+    payment: dict[str, Any]
+    billing_address: dict[str, Any] | None = None
+    discount: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    taxes_included: bool = False
+    platform_total: Decimal | None = None
+    source: dict[str, Any] | None = None
+    paid: bool = False
+    cancel_reason: str | None = None
+    update_address: bool = False
+    problems: tuple[Hold, ...] = ()
+    # False for a delivery the platform made before (a retry of one already applied): it places
+    # the order if it is still missing, and changes nothing else, so an old retry never undoes
+    # what a newer delivery did.
+    apply_changes: bool = True
 
 
 # ---------------------------------------------------------------- shipments

@@ -14,9 +14,16 @@ class CommandContext:
     actor_name: str
     command: str
     request_id: str = field(default_factory=new_request_id)
+    # The channels whose orders the actor may reach (an integrator key limited to channels);
+    # None: every channel. Handlers refuse an order outside them as if it did not exist.
+    channels: frozenset[str] | None = None
+
+    def reaches(self, channel: str) -> bool:
+        return self.channels is None or channel in self.channels
 
     def for_command(self, command: str) -> CommandContext:
-        """The same actor and request, causing another command (e.g. a policy's follow-up)."""
+        """The same actor and request, causing another command (e.g. a policy's follow-up).
+        Not limited to channels: a follow-up acts for the system on the order the command reached."""
         return CommandContext(self.actor_id, self.actor_name, command, self.request_id)
 
     def as_metadata(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from domain.location import Location
-from domain.money import minor_units
+from domain.money import ZERO, minor_units
 from domain.order import Order
 from domain.stock import StockItem
 
@@ -30,6 +30,8 @@ def order_document(order: Order) -> dict[str, Any]:
     currency = order.currency
     subtotal = order.subtotal
     backordered = order.backordered
+    hold = order.effective_hold
+    refund_owed_by = order.refund_owed_by
     return {
         "id": str(order.id),
         "channel": order.channel,
@@ -40,19 +42,28 @@ def order_document(order: Order) -> dict[str, Any]:
         "currency": currency,
         "customer": order.customer,
         "shipping_address": order.shipping_address,
+        "billing_address": order.billing_address,
+        "source": order.source,
         "lines": [
             {"sku": l["sku"], "quantity": l["quantity"], "unit_price": _money(l["unit_price"], currency),
-             "backordered": backordered.get(l["sku"], 0)}
+             "backordered": backordered.get(l["sku"], 0), "name": l.get("name"),
+             "discount": _money(l.get("discount", ZERO), currency), "tax": _money(l.get("tax", ZERO), currency),
+             "requires_shipping": l.get("requires_shipping", True)}
             for l in order.lines
         ],
+        "taxes_included": order.taxes_included,
         "totals": {
             "subtotal": _money(subtotal, currency),
+            "discount": _money(order.discount, currency),
             "shipping": _money(order.shipping_price, currency),
-            "total": _money(subtotal + order.shipping_price, currency),  # Order.total, without summing again
+            "tax": _money(order.tax, currency),
+            "fees": _money(order.fees, currency),
+            "total": _money(order.total, currency),
             "captured": _money(order.captured, currency),
             "refunded": _money(order.refunded, currency),
         },
-        "payment": {"provider": order.payment.get("provider"), "reference": order.payment.get("reference")},
+        "payment": {"provider": order.payment.get("provider"), "reference": order.payment.get("reference"),
+                    "collected_by": order.payment.get("collected_by", "provider")},
         "shipments": [
             {
                 "id": s.id,
@@ -76,10 +87,11 @@ def order_document(order: Order) -> dict[str, Any]:
                 "received": [{"sku": l.sku, "quantity": l.quantity, "condition": l.condition} for l in r.received],
                 "location_id": r.location_id,
                 "refund_amount": _money(r.refund_amount, currency),
+                "refund_owed_by": refund_owed_by if r.refund_amount else None,
             }
             for r in order.returns.values()
         ],
-        "hold": {"reason": order.hold.reason, "detail": order.hold.detail} if order.hold is not None else None,
+        "hold": {"reason": hold.reason, "detail": hold.detail} if hold is not None else None,
         "cancel_reason": order.cancel_reason,
         "version": order.version,
         "created_at": order.created_on.isoformat(),

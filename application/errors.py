@@ -25,6 +25,12 @@ class NotFound(ApplicationError):
         return type(self), (self.kind, str(self.identifier), self.detail)
 
 
+def channel_not_found(channel: str) -> NotFound:
+    """A channel outside the caller's API key (one limited to channels): not found for it, as an
+    order outside them is (404, never 403)."""
+    return NotFound("channel", channel, f"channel {channel} not found for this API key")
+
+
 class IdempotencyKeyReused(ApplicationError):
     """The Idempotency-Key was already used for a different request body."""
 

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from application import commands
+from application.context import current_context
 from application.directory import Directory
-from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed
+from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed, channel_not_found
 from application.ids import new_order_id
 from application.idempotency import IdempotencyKey, idempotency_key_id
 from application.ports import Label, PaymentResult
 from application.unit_of_work import UnitOfWork
+from domain.entities import Hold
 from domain.geo import great_circle_km
 from domain.location import Location
 from domain.order import Order, Release, order_id_of
@@ -64,6 +66,8 @@ def _require_location(uow: UnitOfWork, location_id: str) -> Location:
 
 def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory) -> tuple[Order, bool]:
     """Places, sources and reserves in one decision. Returns (order, created)."""
+    if not current_context.get().reaches(cmd.channel):  # before any replay could show an order
+        raise channel_not_found(cmd.channel)
     key_id = None
     if cmd.idempotency_key is not None:
         key_id = idempotency_key_id(cmd.key_owner or "", cmd.idempotency_key)
@@ -102,19 +106,22 @@ def _order_id_claimed_by(reference: OrderReference | Order) -> UUID:
 
 
 def _candidates(uow: UnitOfWork, demand: dict[str, int], address: dict, directory: Directory) -> list[Candidate]:
-    """Every location with some of the demanded SKUs available, with its distance."""
+    """Every location with some of the demanded SKUs available, with its distance. An address
+    with no coordinates (none given, none found) is equally near every location (0 km): the
+    plan then goes by availability alone."""
     available: dict[str, dict[str, int]] = {}
     for sku in demand:
         for location_id, item_id in directory.holders(sku).items():
             item = uow.read(item_id)
             if item is not None and item.available > 0:
                 available.setdefault(location_id, {})[sku] = item.available
-    latitude, longitude = address["latitude"], address["longitude"]
+    latitude, longitude = address.get("latitude"), address.get("longitude")
+    placed = latitude is not None and longitude is not None
     candidates = []
     for location_id, units in available.items():
         location: Location | None = uow.read(Location.create_id(location_id))
         if location is not None:
-            distance = great_circle_km(latitude, longitude, location.latitude, location.longitude)
+            distance = great_circle_km(latitude, longitude, location.latitude, location.longitude) if placed else 0.0
             candidates.append(Candidate(location_id, distance, units))
     return candidates
 
@@ -137,6 +144,73 @@ def release_order(uow: UnitOfWork, cmd: commands.ReleaseOrder) -> Order:
     return order
 
 
+# ---------------------------------------------------------------- orders from sales channels
+
+
+def import_channel_order(uow: UnitOfWork, cmd: commands.ImportChannelOrder,
+                         directory: Directory) -> tuple[Order, bool]:
+    """The first delivery of a channel's order places it (whatever the delivery's topic: every
+    one carries the whole order), later ones apply what changed. Returns (order, created).
+
+    Nothing is ever dropped: what the mapping could not complete, an SKU no location has ever
+    stocked, or a total that is not the channel's holds the order for a person instead."""
+    if not current_context.get().reaches(cmd.channel):
+        raise channel_not_found(cmd.channel)
+    reference_id = order_reference_id(cmd.channel, cmd.external_id)
+    if not uow.is_new(reference_id, presume_if_unknown=True):
+        order = _order_for_update(uow, _order_id_claimed_by(uow.read(reference_id)))
+        if cmd.apply_changes:
+            _apply_channel_changes(uow, order, cmd)
+        return order, False
+    order = uow.add(Order.place(
+        order_id=new_order_id(), channel=cmd.channel, external_id=cmd.external_id, currency=cmd.currency,
+        customer=cmd.customer, shipping_address=cmd.shipping_address, lines=cmd.lines,
+        shipping_price=cmd.shipping_price, payment=cmd.payment, billing_address=cmd.billing_address,
+        discount=cmd.discount, tax=cmd.tax, fees=cmd.fees, taxes_included=cmd.taxes_included, source=cmd.source,
+    ))
+    demand = {line.sku: line.quantity for line in cmd.lines if line.requires_shipping}
+    plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))
+    for location_id, lines in plan.allocations:
+        for sku, quantity in lines.items():
+            uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
+    order.allocate(plan)
+    uow.add(OrderReference(id=reference_id, channel=cmd.channel, external_id=cmd.external_id, order_id=order.id))
+    if cmd.paid:
+        order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
+    problems = list(cmd.problems) + _import_problems(order, cmd, directory)
+    if cmd.cancel_reason is not None:
+        _release(uow, order.id, order.cancel(cmd.cancel_reason))
+    elif problems and order.refusal_to_hold() is None:
+        order.put_on_hold(problems[0].reason, "; ".join(p.detail or p.reason for p in problems))
+    return order, True
+
+
+def _import_problems(order: Order, cmd: commands.ImportChannelOrder, directory: Directory) -> list[Hold]:
+    """What only the writer can tell of an imported order: SKUs no location has ever stocked,
+    and a total that differs from the channel's."""
+    problems = []
+    unknown = [line.sku for line in cmd.lines if line.requires_shipping and not directory.holders(line.sku)]
+    if unknown:
+        problems.append(Hold("unknown_sku", f"no location has ever stocked {', '.join(unknown)}"))
+    if cmd.platform_total is not None and order.total != cmd.platform_total:
+        problems.append(Hold("totals_mismatch", f"our total {order.total} {order.currency} differs from the "
+                                                f"channel's {cmd.platform_total} {order.currency}"))
+    return problems
+
+
+def _apply_channel_changes(uow: UnitOfWork, order: Order, cmd: commands.ImportChannelOrder) -> None:
+    """What a later delivery says: paid, cancelled, a new shipping address. What our rules do
+    not allow (cancelling what has shipped) is left as it is; the delivery's record says so."""
+    if cmd.cancel_reason is not None and not order.cancelled:
+        if order.refusal_to_cancel() is None:
+            _release(uow, order.id, order.cancel(cmd.cancel_reason))
+        return
+    if cmd.paid and order.awaiting_channel_payment:
+        order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
+    if cmd.update_address and cmd.shipping_address and order.refusal_to_change_address() is None:
+        order.change_shipping_address(cmd.shipping_address)
+
+
 def _release(uow: UnitOfWork, order_id: UUID, releases: list[Release]) -> None:
     for r in releases:
         uow.get(stock_item_id(r.sku, r.location_id)).release(order_id, r.quantity)
@@ -149,10 +223,17 @@ def _order_for_update(uow: UnitOfWork, order_id: str | UUID,
     except ValueError:
         raise NotFound("order", order_id) from None
     order = uow.get(aggregate_id)
-    if not isinstance(order, Order):
+    if not isinstance(order, Order) or not _reached(order):
         raise NotFound("order", order_id)
     _check_precondition(order, expected_versions)
     return order
+
+
+def _reached(order: Order) -> bool:
+    """Whether the command's actor may reach ``order``: an API key limited to channels reaches
+    only their orders, and any other order is refused exactly as one that does not exist. The
+    writer runs every handler with its command's context (``current_context``)."""
+    return current_context.get().reaches(order.channel)
 
 
 def _check_precondition(order: Order, expected_versions: frozenset[int] | None) -> None:
@@ -164,7 +245,7 @@ def _order_of(uow: UnitOfWork, entity_id: str, kind: str,
               expected_versions: frozenset[int] | None = None) -> Order:
     order_id = order_id_of(entity_id)
     order = uow.get(order_id) if order_id is not None else None
-    if not isinstance(order, Order):
+    if not isinstance(order, Order) or not _reached(order):
         raise NotFound(kind, entity_id)
     entities = order.shipments if kind == "shipment" else order.returns
     if entity_id not in entities:

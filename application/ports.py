@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from application.errors import ApplicationError
+from domain.geo import Coordinates
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,11 @@ class Carrier(Protocol):
 
 class UnknownCarrier(ApplicationError):
     """No adapter serves the named carrier."""
+
+
+class Geocoder(Protocol):
+    """Places an address for sourcing, without calling out: ``Coordinates`` of its city
+    (precision ``"city"``) or, for a city it does not know (or none), of its country
+    (``"country"``); None for a country it cannot place."""
+
+    def locate(self, country: str, city: str | None, postal_code: str | None = None) -> Coordinates | None: ...

@@ -163,6 +163,14 @@ class OrderService:
         result = self.writer.execute(partial(handlers.release_order, cmd=cmd), ctx)
         return Outcome(order_document(result.value), result.position)
 
+    @use_case(commands.ImportChannelOrder)
+    def import_channel_order(self, cmd: commands.ImportChannelOrder, ctx: CommandContext) -> Outcome:
+        """Places a sales channel's order, or applies a later delivery of it (created False)."""
+        result = self.writer.execute(
+            partial(handlers.import_channel_order, cmd=cmd, directory=self.writer.directory), ctx)
+        order, created = result.value
+        return Outcome(order_document(order), result.position, created)  # no position: nothing was new
+
     @use_case(commands.RequestReturn)
     def request_return(self, cmd: commands.RequestReturn, ctx: CommandContext) -> Outcome:
         result = self.writer.execute(partial(handlers.request_return, cmd=cmd), ctx)
@@ -194,10 +202,10 @@ class OrderService:
         shipment leaving, then captures payment for what shipped."""
         # Fail before buying a label for a shipment the writer would refuse. The cached copy may
         # be behind another process's writes, so a refusal is confirmed against the event store.
-        order = self._committed_order_of(cmd.shipment_id)
+        order = self._committed_order_of(cmd.shipment_id, ctx)
         if handlers.ship_refusal(order, cmd) is not None:
             self.cache.evict([order.id])
-            order = self._committed_order_of(cmd.shipment_id)
+            order = self._committed_order_of(cmd.shipment_id, ctx)
             if (refusal := handlers.ship_refusal(order, cmd)) is not None:
                 raise refusal
         shipment = order.shipments[cmd.shipment_id]
@@ -275,12 +283,13 @@ class OrderService:
             raise NotFound("order", order_id)
         return order_document(order)
 
-    def _committed_order_of(self, shipment_id: str) -> Order:
+    def _committed_order_of(self, shipment_id: str, ctx: CommandContext) -> Order:
         """The order holding a shipment, as last committed (cached, possibly behind writes from
-        other processes; the writer re-checks everything it decides on)."""
+        other processes; the writer re-checks everything it decides on). A shipment of an order
+        outside the caller's channels is not found, as in the writer."""
         order_id = order_id_of(shipment_id)
         order = self.cache.get(order_id) if order_id is not None else None
-        if not isinstance(order, Order) or shipment_id not in order.shipments:
+        if not isinstance(order, Order) or shipment_id not in order.shipments or not ctx.reaches(order.channel):
             raise NotFound("shipment", shipment_id)
         return order
 

@@ -27,9 +27,31 @@ class Entity:
 
 @dataclass(frozen=True)
 class OrderLine:
+    """One ordered SKU. ``discount`` and ``tax`` are the line's totals as its channel states them
+    (a channel's discount that is not allocated to lines is the order's); a line that does not
+    ship (a gift card) is part of the money, never of sourcing."""
+
     sku: str
     quantity: int
     unit_price: Decimal
+    name: str | None = None
+    discount: Decimal = ZERO
+    tax: Decimal = ZERO
+    requires_shipping: bool = True
+
+    def as_event_data(self) -> dict[str, Any]:
+        """The line as its event records it: the optional parts only when set, so an order of our
+        own API records what it always did."""
+        data: dict[str, Any] = {"sku": self.sku, "quantity": self.quantity, "unit_price": self.unit_price}
+        if self.name is not None:
+            data["name"] = self.name
+        if self.discount:
+            data["discount"] = self.discount
+        if self.tax:
+            data["tax"] = self.tax
+        if not self.requires_shipping:
+            data["requires_shipping"] = False
+        return data
 
 
 class ShipmentStatus(StrEnum):

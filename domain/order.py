@@ -56,6 +56,12 @@ class PaymentState(StrEnum):
     AUTHORIZED = "authorized"
     DECLINED = "declined"
     VOIDED = "voided"
+    # Charged by the sales channel (Shopify, Amazon, WooCommerce): never authorised again by our
+    # provider; its refunds are the channel's to pay.
+    COLLECTED = "collected"
+
+
+AWAITING_PAYMENT = "awaiting_payment"  # the hold of a channel's order that the channel has not charged yet
 
 
 PAYMENT_DECLINED = "payment_declined"  # the hold reason of an order whose payment was declined
@@ -77,10 +83,11 @@ class Order(Aggregate):
     exists per (channel, external id) is the business of ``domain.order_reference``.
 
     Version 2 of its state holds shipments and returns as ``domain.entities`` values (version 1,
-    in older snapshots, held them as dicts): ``upcast_v1_v2`` reads those.
+    in older snapshots, held them as dicts): ``upcast_v1_v2`` reads those. Version 3 added what
+    sales channels state (``upcast_v2_v3``).
     """
 
-    class_version = 2
+    class_version = 3
 
     @classmethod
     def place(
@@ -95,7 +102,16 @@ class Order(Aggregate):
         lines: Sequence[OrderLine],
         shipping_price: Decimal,
         payment: dict[str, Any],
+        billing_address: dict[str, Any] | None = None,
+        discount: Decimal = ZERO,
+        tax: Decimal = ZERO,
+        fees: Decimal = ZERO,
+        taxes_included: bool = False,
+        source: dict[str, Any] | None = None,
     ) -> Order:
+        """``discount`` is every discount of the order (its lines' included), ``tax`` every tax
+        (contained in the prices when ``taxes_included``), ``fees`` other charges (gift wrap, a
+        payment fee); ``source`` what the sales channel calls the order (its name, its time)."""
         if not lines:
             raise InvalidQuantity("an order needs at least one line")
         skus = [line.sku for line in lines]
@@ -108,6 +124,17 @@ class Order(Aggregate):
                 raise InvalidQuantity(f"unit_price of {line.sku} is not a valid {currency} amount")
         if shipping_price < 0 or not has_valid_precision(shipping_price, currency):
             raise InvalidQuantity(f"shipping_price is not a valid {currency} amount")
+        for name, amount in (("discount", discount), ("tax", tax), ("fees", fees)):
+            if amount < 0 or not has_valid_precision(amount, currency):
+                raise InvalidQuantity(f"{name} is not a valid {currency} amount")
+        extras: dict[str, Any] = {}  # recorded only when set: an order of our own API records what it always did
+        if billing_address is not None:
+            extras["billing_address"] = dict(billing_address)
+        for name, value in (("discount", discount), ("tax", tax), ("fees", fees), ("taxes_included", taxes_included)):
+            if value:
+                extras[name] = value
+        if source is not None:
+            extras["source"] = dict(source)
         return cls(
             id=order_id,
             channel=channel,
@@ -115,9 +142,10 @@ class Order(Aggregate):
             currency=currency,
             customer=dict(customer),
             shipping_address=dict(shipping_address),
-            lines=[{"sku": l.sku, "quantity": l.quantity, "unit_price": l.unit_price} for l in lines],
+            lines=[line.as_event_data() for line in lines],
             shipping_price=shipping_price,
             payment=dict(payment),
+            **extras,
         )
 
     @event("OrderPlaced")
@@ -132,6 +160,12 @@ class Order(Aggregate):
         lines: list[dict[str, Any]],
         shipping_price: Decimal,
         payment: dict[str, Any],
+        billing_address: dict[str, Any] | None = None,
+        discount: Decimal = ZERO,
+        tax: Decimal = ZERO,
+        fees: Decimal = ZERO,
+        taxes_included: bool = False,
+        source: dict[str, Any] | None = None,
     ) -> None:
         self.channel = channel
         self.external_id = external_id
@@ -141,6 +175,12 @@ class Order(Aggregate):
         self.lines = lines
         self.shipping_price = shipping_price
         self.payment = payment
+        self.billing_address = billing_address
+        self.discount = discount
+        self.tax = tax
+        self.fees = fees
+        self.taxes_included = taxes_included
+        self.source = source
         self.payment_state = PaymentState.PENDING
         self.authorization_id: str | None = None
         self.captured = ZERO
@@ -152,6 +192,12 @@ class Order(Aggregate):
         self.cancelled = False
         self.cancel_reason: str | None = None
         self.hold: Hold | None = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Version 3 added what sales channels state: billing address, discount, tax, fees."""
+        state.update({"billing_address": None, "discount": ZERO, "tax": ZERO, "fees": ZERO,
+                      "taxes_included": False, "source": None, **state})
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -175,7 +221,28 @@ class Order(Aggregate):
 
     @property
     def total(self) -> Decimal:
-        return self.subtotal + self.shipping_price
+        """What the customer pays: as the sales channel adds it up, to the cent."""
+        total = self.subtotal - self.discount + self.shipping_price + self.fees
+        return total if self.taxes_included else total + self.tax
+
+    @property
+    def collected_by_channel(self) -> bool:
+        """The sales channel charges the customer (our payment provider never does)."""
+        return self.payment.get("collected_by") == "channel"
+
+    @property
+    def awaiting_channel_payment(self) -> bool:
+        return self.collected_by_channel and self.payment_state == PaymentState.PENDING and not self.cancelled
+
+    @property
+    def effective_hold(self) -> Hold | None:
+        """What the order waits for: a hold someone (or an import) put on it, else the
+        channel's payment."""
+        if self.hold is not None:
+            return self.hold
+        if self.awaiting_channel_payment:
+            return Hold(AWAITING_PAYMENT, f"waiting for {self.payment.get('provider')} to report the order paid")
+        return None
 
     def unit_price(self, sku: str) -> Decimal:
         for line in self.lines:
@@ -187,7 +254,7 @@ class Order(Aggregate):
     def status(self) -> str:
         if self.cancelled:
             return "cancelled"
-        if self.hold is not None:
+        if self.hold is not None or self.awaiting_channel_payment:
             return "on_hold"
         if self.payment_state == PaymentState.PENDING:
             return "pending"
@@ -198,11 +265,11 @@ class Order(Aggregate):
 
     @property
     def payment_status(self) -> str:
-        if self.payment_state != PaymentState.AUTHORIZED:
+        if self.payment_state not in (PaymentState.AUTHORIZED, PaymentState.COLLECTED):
             return str(self.payment_state)
         if self.refunded > 0:
             return "refunded" if self.refunded >= self.captured else "partially_refunded"
-        if self.captured > 0:
+        if self.captured > 0 or self.payment_state == PaymentState.COLLECTED:
             return "paid"
         return "authorized"
 
@@ -295,7 +362,25 @@ class Order(Aggregate):
 
     def authorization_due(self) -> bool:
         """The payment waits for the provider's answer (and the order still wants it)."""
-        return self.payment_state == PaymentState.PENDING and not self.cancelled
+        return self.payment_state == PaymentState.PENDING and not self.cancelled and not self.collected_by_channel
+
+    def record_channel_payment(self, reference: str, amount: Decimal) -> None:
+        """The sales channel reports the order charged: it may now be fulfilled."""
+        if not self.awaiting_channel_payment:
+            raise ForbiddenTransition(f"the order is not waiting for its channel's payment (payment is "
+                                      f"{self.payment_status}{', order cancelled' if self.cancelled else ''})")
+        self._payment_collected_by_channel(reference=reference, amount=amount)
+
+    @event("PaymentCollectedByChannel")
+    def _payment_collected_by_channel(self, reference: str, amount: Decimal) -> None:
+        self.payment_state = PaymentState.COLLECTED
+        self.payment = {**self.payment, "reference": reference}
+        self.captured = amount
+
+    @property
+    def refund_owed_by(self) -> str | None:
+        """Who pays refunds back: the channel that charged, or None (our provider)."""
+        return self.payment.get("provider") if self.payment_state == PaymentState.COLLECTED else None
 
     def _require_payment_pending(self) -> None:
         if not self.authorization_due():
@@ -348,6 +433,9 @@ class Order(Aggregate):
         self.payment_state = PaymentState.VOIDED
 
     def refund_due(self) -> list[tuple[str, Decimal]]:
+        """Refunds for our payment provider to make (a channel pays back what it charged)."""
+        if self.payment_state == PaymentState.COLLECTED:
+            return []
         return [(r.id, r.refund_amount) for r in self.returns.values()
                 if r.status == ReturnStatus.RECEIVED and r.refund_amount > 0]
 
@@ -449,23 +537,50 @@ class Order(Aggregate):
             return ForbiddenTransition(f"cannot {action}: the order is cancelled")
         if action != "deliver" and self.hold is not None:
             return ForbiddenTransition(f"cannot {action}: the order is on hold ({self.hold.reason})")
-        if action != "deliver" and self.payment_state != PaymentState.AUTHORIZED:
+        if action != "deliver" and self.awaiting_channel_payment:
+            return ForbiddenTransition(f"cannot {action}: the order is on hold ({AWAITING_PAYMENT})")
+        if action != "deliver" and self.payment_state not in (PaymentState.AUTHORIZED, PaymentState.COLLECTED):
             return ForbiddenTransition(f"cannot {action}: payment is {self.payment_status}")
         if shipment.status != required:
             return ForbiddenTransition(
                 f"cannot {action} shipment {shipment_id}: it is {shipment.status}, not {required}")
         return None
 
+    # ----------------------------------------------------------------- changes from the channel
+
+    def refusal_to_change_address(self) -> ForbiddenTransition | None:
+        if self.cancelled:
+            return ForbiddenTransition("cannot change the address: the order is cancelled")
+        if any(s.status.has_left for s in self.shipments.values()):
+            return ForbiddenTransition("cannot change the address: part of the order has shipped")
+        return None
+
+    def change_shipping_address(self, address: dict[str, Any]) -> None:
+        """Until a parcel has left: the reservations stay where they are."""
+        if (refusal := self.refusal_to_change_address()) is not None:
+            raise refusal
+        if address != self.shipping_address:
+            self._shipping_address_changed(address=dict(address))
+
+    @event("ShippingAddressChanged")
+    def _shipping_address_changed(self, address: dict[str, Any]) -> None:
+        self.shipping_address = address
+
     # ----------------------------------------------------------------- holds
+
+    def refusal_to_hold(self) -> ForbiddenTransition | None:
+        if self.cancelled:
+            return ForbiddenTransition("cannot hold: the order is cancelled")
+        if self.hold is not None:
+            return ForbiddenTransition(f"the order is already on hold ({self.hold.reason})")
+        if not any(s.status.is_open for s in self.shipments.values()) and not self.backordered:
+            return ForbiddenTransition("cannot hold: nothing of the order is left to fulfil")
+        return None
 
     def put_on_hold(self, reason: str, detail: str | None = None) -> None:
         """Stops picking, packing and shipping until the hold is released."""
-        if self.cancelled:
-            raise ForbiddenTransition("cannot hold: the order is cancelled")
-        if self.hold is not None:
-            raise ForbiddenTransition(f"the order is already on hold ({self.hold.reason})")
-        if not any(s.status.is_open for s in self.shipments.values()) and not self.backordered:
-            raise ForbiddenTransition("cannot hold: nothing of the order is left to fulfil")
+        if (refusal := self.refusal_to_hold()) is not None:
+            raise refusal
         self._put_on_hold(reason=reason, detail=detail)
 
     @event("OrderPutOnHold")
@@ -485,12 +600,17 @@ class Order(Aggregate):
 
     # ----------------------------------------------------------------- cancellation
 
+    def refusal_to_cancel(self) -> ForbiddenTransition | None:
+        if self.cancelled:
+            return ForbiddenTransition("the order is already cancelled")
+        if any(s.status.has_left for s in self.shipments.values()):
+            return ForbiddenTransition("cannot cancel: part of the order has shipped")
+        return None
+
     def cancel(self, reason: str) -> list[Release]:
         """Cancels until something has shipped; returns the reservations to release."""
-        if self.cancelled:
-            raise ForbiddenTransition("the order is already cancelled")
-        if any(s.status.has_left for s in self.shipments.values()):
-            raise ForbiddenTransition("cannot cancel: part of the order has shipped")
+        if (refusal := self.refusal_to_cancel()) is not None:
+            raise refusal
         releases = self.reservations()
         self._cancelled(reason=reason)
         return releases

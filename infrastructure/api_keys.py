@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,10 +40,17 @@ class ApiKey:
     role: Role
     created_at: datetime
     revoked_at: datetime | None = None
+    # The channels an integrator key is limited to (the orders it may place, read, list and
+    # change); None: every channel, as for every key of another role.
+    channels: frozenset[str] | None = None
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def reaches(self, channel: str) -> bool:
+        """Whether this key may see and change the orders of ``channel``."""
+        return self.channels is None or channel in self.channels
 
 
 def generate_secret() -> str:
@@ -53,7 +61,7 @@ def hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
-_COLUMNS = "id, name, role, created_at, revoked_at"
+_COLUMNS = "id, name, role, created_at, revoked_at, channels"
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -66,15 +74,31 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 -- Where a key came from: 'OMS_ADMIN_KEY' for the one made from that setting (revoked when the
 -- setting changes), NULL for keys made through the API or the CLI.
-ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS origin text
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS origin text;
+-- The channels an integrator key is limited to; NULL: every channel.
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS channels text[]
 """
 ADMIN_KEY_ORIGIN = "OMS_ADMIN_KEY"
 LEGACY_ADMIN_KEY_NAME = "admin (OMS_ADMIN_KEY)"  # what such keys were named before ``origin``
 
 
 def _row_to_key(row: tuple) -> ApiKey:
-    id_, name, role, created_at, revoked_at = row
-    return ApiKey(id=id_, name=name, role=Role(role), created_at=created_at, revoked_at=revoked_at)
+    id_, name, role, created_at, revoked_at, channels = row
+    return ApiKey(id=id_, name=name, role=Role(role), created_at=created_at, revoked_at=revoked_at,
+                  channels=frozenset(channels) if channels is not None else None)
+
+
+def key_channels(role: Role, channels: Iterable[str] | None) -> frozenset[str] | None:
+    """The channels a key of ``role`` is limited to: None (every channel), or a non-empty set,
+    for an integrator key only (ValueError otherwise)."""
+    if channels is None:
+        return None
+    limited = frozenset(channels)
+    if role is not Role.INTEGRATOR:
+        raise ValueError(f"only integrator keys can be limited to channels, not {role.value} keys")
+    if not limited or not all(isinstance(c, str) and c.strip() for c in limited):
+        raise ValueError("a key limited to channels needs at least one channel, none of them blank")
+    return limited
 
 
 class ApiKeyStore:
@@ -93,11 +117,14 @@ class ApiKeyStore:
             conn.execute(_CREATE_TABLE)
 
     # -- commands -----------------------------------------------------------
-    def create(self, name: str, role: Role | str) -> tuple[ApiKey, str]:
-        """Create a key; returns it and its secret (the only time the secret is available)."""
+    def create(self, name: str, role: Role | str,
+               channels: Iterable[str] | None = None) -> tuple[ApiKey, str]:
+        """Create a key; returns it and its secret (the only time the secret is available).
+        ``channels``: limits an integrator key to these channels' orders (None: every channel)."""
         role = Role(role)
+        limited = key_channels(role, channels)
         secret = generate_secret()
-        key = self._insert(name, role, hash_secret(secret))
+        key = self._insert(name, role, hash_secret(secret), limited)
         assert key is not None
         return key, secret
 
@@ -214,11 +241,12 @@ class ApiKeyStore:
         with self._cache_lock:
             self._cache.pop(digest, None)
 
-    def _insert(self, name: str, role: Role, digest: bytes) -> ApiKey | None:
+    def _insert(self, name: str, role: Role, digest: bytes,
+                channels: frozenset[str] | None = None) -> ApiKey | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"INSERT INTO api_keys (id, name, role, secret_sha256) VALUES (%s, %s, %s, %s) "
+                f"INSERT INTO api_keys (id, name, role, secret_sha256, channels) VALUES (%s, %s, %s, %s, %s) "
                 f"ON CONFLICT (secret_sha256) DO NOTHING RETURNING {_COLUMNS}",
-                (uuid.uuid4(), name, role.value, digest),
+                (uuid.uuid4(), name, role.value, digest, sorted(channels) if channels is not None else None),
             ).fetchone()
         return _row_to_key(row) if row else None

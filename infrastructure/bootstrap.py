@@ -24,12 +24,15 @@ from application.aggregate_cache import AggregateCache
 from application.event_store import OrderManagement
 from application.payments import PaymentSettlement
 from application.policies import PaymentPolicy
+from application.ports import Geocoder
 from application.service import Commands, OrderService
 from application.writer import GroupCommitWriter
+from infrastructure.adapters.offline_geocoder import OfflineGeocoder
 from infrastructure.adapters.sandbox_carrier import SandboxCarrier
 from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
 from infrastructure.carrier_accounts import CarrierAccounts
+from infrastructure.channels import ChannelStore
 from infrastructure.database import (
     UnsafeDatabase,
     create_pool,
@@ -65,6 +68,10 @@ class System:
     # An API process of `oms serve`: the writer process decides, records and runs the policies.
     writer_elsewhere: bool = False
     carrier_accounts: Any = None  # infrastructure.carrier_accounts.CarrierAccounts
+    channels: Any = None  # infrastructure.channels.ChannelStore
+    # Places shipping addresses sent without coordinates (POST /orders), from data shipped with
+    # the package: its index is built on the first such address, once per process.
+    geocoder: Geocoder | None = None
     _started: bool = False
 
     def start(self, *, projections: bool = True, policies: bool = True) -> None:
@@ -125,6 +132,8 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         api_keys.create_table()
         carrier_accounts = CarrierAccounts(read_pool)
         carrier_accounts.create_tables()
+        channels = ChannelStore(read_pool)
+        channels.create_tables()
         projections = build_projections(app, partition_replayer=partial(replay_partition_elsewhere, url),
                                         min_batch_interval=settings.projection_batch_interval) if read_models else []
         cache = AggregateCache(app)
@@ -148,7 +157,8 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         commands = RemoteCommands(WriterClient(settings.writer_socket))
     return System(settings, url, app, cache, writer, service, commands, api_keys, read_pool,
                   ReadModelQueries.for_app(read_pool, app), projections, followers,
-                  writer_elsewhere=bool(settings.writer_socket), carrier_accounts=carrier_accounts)
+                  writer_elsewhere=bool(settings.writer_socket), carrier_accounts=carrier_accounts, channels=channels,
+                  geocoder=OfflineGeocoder())
 
 
 def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:

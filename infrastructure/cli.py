@@ -33,10 +33,16 @@ def _api_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from infrastructure import bootstrap
 
     store = bootstrap.api_key_store(settings)
-    key, secret = store.create(args.name, args.role)
+    try:
+        key, secret = store.create(args.name, args.role, args.channels)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"id:     {key.id}")
     print(f"name:   {key.name}")
     print(f"role:   {key.role}")
+    if key.channels is not None:
+        print(f"channels: {', '.join(sorted(key.channels))}")
     print(f"secret: {secret}")
     print("Store the secret now; it cannot be shown again.", file=sys.stderr)
     return 0
@@ -57,6 +63,7 @@ def _api_keys_list(args: argparse.Namespace, settings: Settings) -> int:
                         "role": str(k.role),
                         "created_at": k.created_at.isoformat(),
                         "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                        "channels": sorted(k.channels) if k.channels is not None else None,
                     }
                     for k in keys
                 ],
@@ -133,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create a key and print its secret (shown once)")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True)
+    create.add_argument("--channel", dest="channels", action="append", metavar="CHANNEL",
+                        help="limit an integrator key to this channel's orders (repeat for several)")
     create.set_defaults(handler=_api_keys_create)
     list_ = keys.add_parser("list", help="list keys (never shows secrets)")
     list_.add_argument("--json", action="store_true", help="output JSON")

@@ -24,7 +24,7 @@ from projections.base import AggregateStateProjection, JsonbText, ReadModelView,
 ORDER_COLUMNS = {
     "id": "uuid", "channel": "text", "external_id": "text", "status": "text", "payment_status": "text",
     "fulfillment_status": "text", "currency": "text", "customer_name": "text", "customer_email": "text",
-    "subtotal": "numeric", "shipping": "numeric", "total": "numeric", "captured": "numeric", "refunded": "numeric",
+    "subtotal": "numeric", "discount": "numeric", "shipping": "numeric", "tax": "numeric", "total": "numeric", "captured": "numeric", "refunded": "numeric",
     "cancel_reason": "text", "version": "int4", "created_at": "timestamptz", "updated_at": "timestamptz",
     "document": "jsonb",
 }
@@ -48,7 +48,8 @@ class OrdersView(ReadModelView):
     # 2: the child tables are keyed by order first (no separate order-id indexes), and lines are
     # indexed by SKU alone. Every index keyed by a random order id costs page reads on each
     # insert once the store outgrows memory, so the read model keeps one per table.
-    schema_version = 2
+    # 3: orders gained discount and tax (what sales channels state).
+    schema_version = 3
     ddl = (
         """CREATE TABLE IF NOT EXISTS {s}.orders (
             id uuid PRIMARY KEY,
@@ -61,7 +62,9 @@ class OrdersView(ReadModelView):
             customer_name text,
             customer_email text,
             subtotal numeric NOT NULL,
+            discount numeric NOT NULL,
             shipping numeric NOT NULL,
+            tax numeric NOT NULL,
             total numeric NOT NULL,
             captured numeric NOT NULL,
             refunded numeric NOT NULL,
@@ -206,7 +209,8 @@ def _order_row(order: Order, doc: dict[str, Any]) -> tuple[Any, ...]:
     return (
         order.id, order.channel, order.external_id, doc["status"], doc["payment_status"],
         doc["fulfillment_status"], order.currency, customer.get("name"), customer.get("email"),
-        Decimal(totals["subtotal"]), Decimal(totals["shipping"]), Decimal(totals["total"]),
+        Decimal(totals["subtotal"]), Decimal(totals["discount"]), Decimal(totals["shipping"]),
+        Decimal(totals["tax"]), Decimal(totals["total"]),
         Decimal(totals["captured"]), Decimal(totals["refunded"]), order.cancel_reason,
         order.version, order.created_on, order.modified_on, JsonbText(doc),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -100,13 +100,19 @@ class ReadModelQueries:
 
     # ------------------------------------------------------------------ orders
 
-    def order(self, order_id: UUID) -> dict[str, Any] | None:
-        rows = self._fetch(SQL("SELECT document FROM {} WHERE id = %s").format(self._t("orders")), (order_id,))
+    # ``channels`` (of an API key limited to channels): only orders of these channels are found;
+    # None: every order.
+    def order(self, order_id: UUID, channels: Collection[str] | None = None) -> dict[str, Any] | None:
+        if channels is None:
+            rows = self._fetch(SQL("SELECT document FROM {} WHERE id = %s").format(self._t("orders")), (order_id,))
+        else:
+            rows = self._fetch(SQL("SELECT document FROM {} WHERE id = %s AND channel = ANY(%s)").format(
+                self._t("orders")), (order_id, list(channels)))
         return rows[0]["document"] if rows else None
 
-    def shipment(self, shipment_id: str) -> dict[str, Any] | None:
+    def shipment(self, shipment_id: str, channels: Collection[str] | None = None) -> dict[str, Any] | None:
         """The shipment's document, as in its order's, with ``order_id`` and ``order_version``."""
-        return self._order_part("shipments", SHIPMENT_PREFIX, shipment_id)
+        return self._order_part("shipments", SHIPMENT_PREFIX, shipment_id, channels)
 
     def shipments_tracked_as(self, tracking_number: str) -> list[str]:
         """The ids of the shipments that left with this tracking number (a carrier's events name
@@ -115,19 +121,24 @@ class ReadModelQueries:
             self._t("shipments")), (tracking_number,))
         return [row["id"] for row in rows]
 
-    def return_(self, return_id: str) -> dict[str, Any] | None:
+    def return_(self, return_id: str, channels: Collection[str] | None = None) -> dict[str, Any] | None:
         """The return's document, as in its order's, with ``order_id`` and ``order_version``."""
-        return self._order_part("returns", RETURN_PREFIX, return_id)
+        return self._order_part("returns", RETURN_PREFIX, return_id, channels)
 
-    def _order_part(self, collection: str, prefix: str, part_id: str) -> dict[str, Any] | None:
+    def _order_part(self, collection: str, prefix: str, part_id: str,
+                    channels: Collection[str] | None) -> dict[str, Any] | None:
         # The id names its order (shp_<order hex>_<n>): one primary-key read, no index of its own.
         order_id = order_id_of(part_id) if part_id.startswith(prefix) else None
         if order_id is None:
             return None
+        params: list[Any] = [collection, order_id, part_id]
+        reach = SQL("")
+        if channels is not None:
+            reach = SQL(" AND o.channel = ANY(%s)")
+            params.append(list(channels))
         rows = self._fetch(
             SQL("SELECT o.version, part FROM {} o, jsonb_array_elements(o.document -> %s) AS part "
-                "WHERE o.id = %s AND part ->> 'id' = %s").format(self._t("orders")),
-            (collection, order_id, part_id))
+                "WHERE o.id = %s AND part ->> 'id' = %s{}").format(self._t("orders"), reach), params)
         if not rows:
             return None
         return {**rows[0]["part"], "order_id": str(order_id), "order_version": rows[0]["version"]}
@@ -139,6 +150,7 @@ class ReadModelQueries:
         payment_status: str | None = None,
         fulfillment_status: str | None = None,
         channel: str | None = None,
+        channels: Collection[str] | None = None,
         sku: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
@@ -146,7 +158,8 @@ class ReadModelQueries:
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first by (created_at, id). ``created_after`` is inclusive, ``created_before``
-        exclusive. Returns (documents, cursor of the next page or None)."""
+        exclusive; ``channels``: only orders of these (None: every channel; with ``channel``, both
+        hold). Returns (documents, cursor of the next page or None)."""
         if limit < 1:
             raise ValueError("limit must be positive")
         where: list[Composable] = []
@@ -156,6 +169,9 @@ class ReadModelQueries:
             if value is not None:
                 where.append(SQL("o.{} = %s").format(Identifier(column)))
                 params.append(value)
+        if channels is not None:
+            where.append(SQL("o.channel = ANY(%s)"))
+            params.append(list(channels))
         if sku is not None:
             where.append(SQL("EXISTS (SELECT 1 FROM {} l WHERE l.order_id = o.id AND l.sku = %s)").format(
                 self._t("order_lines")))

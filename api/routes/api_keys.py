@@ -19,13 +19,16 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"], route_class=GuardedRou
 
 def key_document(key: ApiKey) -> dict[str, Any]:
     return {"id": str(key.id), "name": key.name, "role": key.role.value, "created_at": key.created_at,
-            "revoked_at": key.revoked_at, "active": key.active}
+            "revoked_at": key.revoked_at, "active": key.active,
+            "channels": sorted(key.channels) if key.channels is not None else None}
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreated, responses=problem_responses(401, 403, 422, 503))
 def create_api_key(body: ApiKeyIn, system: SystemDep, admin: Admin) -> OrjsonResponse:
-    """Creates a key with a role; the response holds its secret, which is never shown again."""
-    key, secret = system.api_keys.create(body.name, body.role)
+    """Creates a key with a role; the response holds its secret, which is never shown again. An
+    integrator key can be limited to ``channels``: it then places, reads, lists and changes only
+    their orders (any other order is 404 to it, as one that does not exist)."""
+    key, secret = system.api_keys.create(body.name, body.role, body.channels)
     return OrjsonResponse({**key_document(key), "secret": secret}, status_code=201,
                           headers={"Location": f"/api-keys/{key.id}", "Cache-Control": "no-store"})
 

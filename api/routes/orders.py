@@ -8,6 +8,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     Auditor,
@@ -41,6 +42,8 @@ from api.schemas import (
     ReturnOut,
 )
 from application import commands
+from application.addresses import placed
+from application.errors import channel_not_found
 from infrastructure.api_keys import Role
 
 try:  # the read model's own error for a cursor it did not issue
@@ -74,23 +77,31 @@ COMMANDER = require_role(Role.INTEGRATOR)
              responses={200: {"model": OrderOut,
                               "description": "The order already existed (same channel and external_id, or "
                                              "a retry with the same Idempotency-Key); nothing was recorded"},
-                        **problem_responses(401, 403, 409, 422, 503)},
+                        **problem_responses(401, 403, 404, 409, 422, 503)},
              openapi_extra={"requestBody": openapi_body(OrderIn), "parameters": [IDEMPOTENCY_KEY.openapi()],
                             "security": [{COMMANDER.scheme_name: []}]})
 @authenticated_by(COMMANDER)
 async def place_order(request: Request) -> OrjsonResponse:
     """Places an order: it is sourced from the nearest locations with stock and reserved at once;
-    payment is authorised by itself right after (poll the order, or read it back)."""
+    payment is authorised by itself right after (poll the order, or read it back). A key limited
+    to channels places only into them: any other ``channel`` is 404, not found for this key."""
     # Every order passes here, so the route reads its parts itself (api/parsing.py): the same
     # key check, body model and header as parameters would be, without FastAPI's solving of them.
     key = await COMMANDER(request)
     body = await json_body(request, OrderIn)
+    if not key.reaches(body.channel):  # before the command: its replay of an order must not show one
+        raise channel_not_found(body.channel)
     idempotency_key = IDEMPOTENCY_KEY(request)
     fingerprint = None
     if idempotency_key is not None:
         canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(canonical).hexdigest()
     fields = body.model_dump()  # one pass: customer, address and payment as dicts
+    address = fields["shipping_address"]
+    if address["latitude"] is not None:  # and so is longitude (AddressIn)
+        address["coordinates_precision"] = "given"
+    else:  # placed before the writer sees it, in a thread: a process's first lookup builds the index
+        fields["shipping_address"] = await run_in_threadpool(placed, address, request.app.state.system.geocoder)
     cmd = commands.PlaceOrder(
         **{**fields, "lines": tuple(commands.OrderLine(**line) for line in fields["lines"])},
         idempotency_key=idempotency_key,
@@ -177,11 +188,13 @@ class OrderFilters(PageQuery):
             responses={200: {"headers": LINK_HEADER}, **problem_responses(401, 403, 422, 503)})
 def list_orders(request: Request, filters: Annotated[OrderFilters, Query()], system: SystemDep,
                 key: OrderReader, _fresh: Annotated[None, Depends(consistent("orders"))]) -> OrjsonResponse:
-    """Orders newest first, filtered; follow ``next_cursor`` (or the ``Link: rel="next"`` header)."""
+    """Orders newest first, filtered; follow ``next_cursor`` (or the ``Link: rel="next"`` header).
+    A key limited to channels lists only their orders."""
     try:
         data, next_cursor = system.queries.list_orders(
             status=filters.status, payment_status=filters.payment_status,
-            fulfillment_status=filters.fulfillment_status, channel=filters.channel, sku=filters.sku,
+            fulfillment_status=filters.fulfillment_status, channel=filters.channel, channels=key.channels,
+            sku=filters.sku,
             created_after=filters.created_after, created_before=filters.created_before,
             limit=filters.limit, cursor=filters.cursor)
     except InvalidCursor:
@@ -197,8 +210,8 @@ def get_order(order_id: OrderIdPath, system: SystemDep, key: OrderReader,
               if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None) -> OrjsonResponse:
     """The order document, with its ``ETag`` for ``If-Match`` on later commands."""
     uuid = parse_order_id(order_id)
-    document = system.queries.order(uuid)
-    if document is None:
+    document = system.queries.order(uuid, key.channels)
+    if document is None:  # (also an order outside the key's channels: 404, as if it did not exist)
         raise not_found("order", order_id)
     tag = etag(document["version"])
     if if_none_match is not None and tag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]:

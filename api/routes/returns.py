@@ -30,7 +30,7 @@ ReturnId = Annotated[str, Path(max_length=100, examples=["ret_0123456789abcdef01
 def get_return(return_id: ReturnId, system: SystemDep, key: OrderReader,
                _fresh: Annotated[None, Depends(consistent("orders"))]) -> Response:
     """The return, as in its order's document, with ``order_id`` and a link to the order."""
-    document = system.queries.return_(return_id)
+    document = system.queries.return_(return_id, key.channels)
     if document is None:
         raise not_found("return", return_id)
     return order_part_response(document)

@@ -33,7 +33,7 @@ RESPONSES = problem_responses(401, 403, 404, 409, 412, 422, 503)
 def get_shipment(shipment_id: ShipmentId, system: SystemDep, key: OrderReader,
                  _fresh: Annotated[None, Depends(consistent("orders"))]) -> Response:
     """The shipment, as in its order's document, with ``order_id`` and a link to the order."""
-    document = system.queries.shipment(shipment_id)
+    document = system.queries.shipment(shipment_id, key.channels)
     if document is None:
         raise not_found("shipment", shipment_id)
     return order_part_response(document)

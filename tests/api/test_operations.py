@@ -88,8 +88,13 @@ def test_every_route_but_health_and_webhooks_declares_the_bearer_scheme(anonymou
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer",
                                      "description": "An API key: `Authorization: Bearer <key>`"}
-    assert schemes["EasyPostSignature"]["in"] == "header" and set(schemes) == {"HTTPBearer", "EasyPostSignature"}
-    webhooks = {"/carriers/easypost/events": [{"EasyPostSignature": []}]}  # signed by the carrier instead
+    assert set(schemes) == {"HTTPBearer", "EasyPostSignature", "ShopifySignature", "WooCommerceSignature"}
+    assert all(schemes[name]["in"] == "header" for name in ("EasyPostSignature", "ShopifySignature",
+                                                            "WooCommerceSignature"))
+    webhooks = {  # signed by the carrier or the platform instead (or, for an Amazon connector, a key)
+        "/carriers/easypost/events": [{"EasyPostSignature": []}],
+        "/channels/{channel_id}/orders": [{"ShopifySignature": []}, {"WooCommerceSignature": []}, {"HTTPBearer": []}],
+    }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             expected = None if path == "/health" else webhooks.get(path, [{"HTTPBearer": []}])

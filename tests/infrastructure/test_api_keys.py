@@ -181,3 +181,33 @@ def test_the_oms_command_refuses_to_start_with_a_short_admin_key(monkeypatch, ca
     finally:
         get_settings.cache_clear()
     assert "OMS_ADMIN_KEY must be at least 32 characters" in capsys.readouterr().err
+
+
+def test_an_integrator_key_can_be_limited_to_channels(store: ApiKeyStore, pool) -> None:
+    key, secret = store.create("amazon connector", Role.INTEGRATOR, ["amazon-de", "amazon-fr", "amazon-de"])
+    assert key.channels == frozenset({"amazon-de", "amazon-fr"})
+    assert key.reaches("amazon-fr") and not key.reaches("web")
+    assert store.authenticate(secret) == key and store.get(key.id) == key
+    assert [k.channels for k in store.list()] == [key.channels]
+
+    unlimited, _ = store.create("erp", Role.INTEGRATOR)
+    assert unlimited.channels is None and unlimited.reaches("web")
+    for role, channels in ((Role.ADMIN, ["web"]), (Role.AUDITOR, ["web"]), (Role.INTEGRATOR, []),
+                           (Role.INTEGRATOR, [" "])):
+        with pytest.raises(ValueError):
+            store.create("x", role, channels)
+    assert store.count_active() == 2
+
+
+def test_the_channels_column_is_added_to_a_table_made_before_it(pool) -> None:
+    with pool.connection() as conn:
+        conn.execute("DROP TABLE IF EXISTS api_keys")
+        conn.execute("CREATE TABLE api_keys (id uuid PRIMARY KEY, name text NOT NULL, role text NOT NULL, "
+                     "secret_sha256 bytea UNIQUE NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
+                     "revoked_at timestamptz)")
+        conn.execute("INSERT INTO api_keys (id, name, role, secret_sha256) VALUES (%s, 'old', 'integrator', %s)",
+                     (uuid.uuid4(), hash_secret("oms_old")))
+    store = ApiKeyStore(pool)
+    store.create_table()
+    old = store.authenticate("oms_old")
+    assert old is not None and old.channels is None and old.reaches("web")

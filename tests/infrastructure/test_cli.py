@@ -48,6 +48,19 @@ def test_api_keys_lifecycle(fake_bootstrap, capsys) -> None:
     assert store.authenticate(secret) is None
 
 
+def test_an_integrator_key_limited_to_channels(fake_bootstrap, capsys) -> None:
+    _, store = fake_bootstrap
+    assert cli.main(["api-keys", "create", "--role", "integrator", "--name", "amazon",
+                     "--channel", "amazon-de", "--channel", "amazon-fr"]) == 0
+    lines = dict(line.split(":", 1) for line in capsys.readouterr().out.strip().splitlines())
+    assert lines["channels"].strip() == "amazon-de, amazon-fr"
+    assert store.authenticate(lines["secret"].strip()).channels == frozenset({"amazon-de", "amazon-fr"})
+    assert cli.main(["api-keys", "list", "--json"]) == 0
+    assert '"amazon-fr"' in capsys.readouterr().out
+    assert cli.main(["api-keys", "create", "--role", "auditor", "--name", "x", "--channel", "web"]) == 2
+    assert "only integrator keys" in capsys.readouterr().err
+
+
 def test_serve_and_rebuild(fake_bootstrap, capsys) -> None:
     calls, _ = fake_bootstrap
     assert cli.main(["serve", "--port", "9123"]) == 0

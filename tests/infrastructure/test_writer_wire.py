@@ -148,3 +148,25 @@ def test_only_our_failures_are_rebuilt_from_what_the_other_side_names():
     frame = orjson.dumps([3, None, ["os:system", ["echo pwned"]]])
     _, _, received = decode_answer(frame)
     assert isinstance(received, CommandFailed) and "os:system" in str(received)
+
+
+@pytest.mark.parametrize("channels", [None, frozenset(), frozenset({"amazon-de"}), frozenset({"amazon-de", "shop ü/1"}),
+                                      ("amazon-de", "web", "amazon-de")],
+                         ids=["unlimited", "empty", "one", "two", "tuple"])
+def test_the_channels_of_a_limited_key_cross_with_its_context_as_a_frozenset(channels):
+    from application.commands import CancelOrder
+
+    context = CommandContext("key", "amazon connector", "CancelOrder", "req-1", channels=channels)
+    _, _, received = decode_request(encode_request(1, CancelOrder("o", "r"), context)[4:])
+    expected = None if channels is None else frozenset(channels)
+    assert type(received.channels) is type(expected) and received.channels == expected
+    assert dataclasses.replace(received, channels=None) == dataclasses.replace(context, channels=None)
+    assert received.reaches("amazon-de") is (channels is None or "amazon-de" in channels)
+    assert received.reaches("web") is (channels is None or "web" in channels)
+
+
+def test_a_context_from_an_api_process_that_sends_no_channels_reaches_every_channel():
+    frame = orjson.dumps([5, "CancelOrder", {"order_id": "o", "reason": "r"},
+                          {"actor_id": "a", "actor_name": "b", "command": "c", "request_id": "r"}])
+    _, _, received = decode_request(frame)
+    assert received.channels is None and received.reaches("any")

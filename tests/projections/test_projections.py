@@ -9,6 +9,7 @@ import pytest
 from application import commands as c
 from application.documents import order_document
 from projections import LOCATIONS, ORDER_HISTORY, ORDERS, STOCK_LEVELS, build_projections
+from projections.orders import OrdersView
 from projections.queries import InvalidCursor
 
 from .conftest import System, ctx, full_journey, seed_locations
@@ -278,7 +279,8 @@ def test_a_read_model_at_an_older_schema_version_is_dropped_and_replayed_into_th
     assert upgraded.position() == system.head()
     assert system.dump(("orders", "order_lines", "shipments", "shipment_lines")) == before
     with system.pool.connection() as conn:
-        assert conn.execute("SELECT version FROM read_model_schemas WHERE name = 'orders'").fetchone() == (2,)
+        assert conn.execute("SELECT version FROM read_model_schemas WHERE name = 'orders'").fetchone() == (
+            OrdersView.schema_version,)
         key = conn.execute("SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
                            "CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
                            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
