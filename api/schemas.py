@@ -311,6 +311,8 @@ class OrderIn(Input):
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=500)]
     shipping_price: Money
     payment: PaymentIn
+    notify_customer: Annotated[bool, Field(strict=True, description="false: no message to the customer from us "
+                                                                     "(the channel tells them itself)")] = True
 
     @field_validator("lines")
     @classmethod
@@ -501,6 +503,9 @@ class HoldOut(Output):
 
 class OrderOut(Output):
     id: str
+    number: str | None = Field(None, description="the short number people read the order by (OMS-7K3F9Q), unique; "
+                                                  "null for orders placed before numbers were given",
+                               examples=["OMS-7K3F9Q"])
     channel: str
     external_id: str
     status: OrderStatus
@@ -514,6 +519,8 @@ class OrderOut(Output):
                                                             "its name (e.g. #1001), when it was placed there")
     lines: list[OrderLineOut]
     taxes_included: bool = Field(False, description="the prices contain the taxes (totals.tax is not added)")
+    notify_customer: bool = Field(True, description="false: the customer gets no message from us (marketplaces "
+                                                    "such as Amazon message their buyers themselves)")
     totals: TotalsOut
     payment: dict[str, Any] = Field(description="provider, reference, and collected_by: provider (ours "
                                                 "authorises and captures) or channel (charged by the channel)")

@@ -86,6 +86,7 @@ class PlaceOrder(Command):
     # sha256 of the canonical request body, to tell a retry from a different request.
     request_fingerprint: str | None = None
     key_owner: str | None = None
+    notify_customer: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class ImportChannelOrder(Command):
     # the order if it is still missing, and changes nothing else, so an old retry never undoes
     # what a newer delivery did.
     apply_changes: bool = True
+    notify_customer: bool = True
 
 
 # ---------------------------------------------------------------- shipments

@@ -34,6 +34,7 @@ def order_document(order: Order) -> dict[str, Any]:
     refund_owed_by = order.refund_owed_by
     return {
         "id": str(order.id),
+        "number": order.number,
         "channel": order.channel,
         "external_id": order.external_id,
         "status": order.status,
@@ -44,6 +45,7 @@ def order_document(order: Order) -> dict[str, Any]:
         "shipping_address": order.shipping_address,
         "billing_address": order.billing_address,
         "source": order.source,
+        "notify_customer": order.notify_customer,
         "lines": [
             {"sku": l["sku"], "quantity": l["quantity"], "unit_price": _money(l["unit_price"], currency),
              "backordered": backordered.get(l["sku"], 0), "name": l.get("name"),

@@ -11,6 +11,7 @@ from application.directory import Directory
 from application.errors import IdempotencyKeyReused, NotFound, PreconditionFailed, channel_not_found
 from application.ids import new_order_id
 from application.idempotency import IdempotencyKey, idempotency_key_id
+from application.order_numbers import OrderNumbers
 from application.ports import Label, PaymentResult
 from application.unit_of_work import UnitOfWork
 from domain.entities import Hold
@@ -64,7 +65,8 @@ def _require_location(uow: UnitOfWork, location_id: str) -> Location:
 # ---------------------------------------------------------------- orders
 
 
-def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory) -> tuple[Order, bool]:
+def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory,
+                numbers: OrderNumbers) -> tuple[Order, bool]:
     """Places, sources and reserves in one decision. Returns (order, created)."""
     if not current_context.get().reaches(cmd.channel):  # before any replay could show an order
         raise channel_not_found(cmd.channel)
@@ -87,6 +89,7 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory)
         customer=cmd.customer, shipping_address=cmd.shipping_address,
         lines=cmd.lines,
         shipping_price=cmd.shipping_price, payment=cmd.payment,
+        number=numbers.next(), notify_customer=cmd.notify_customer,
     ))
     demand = {line.sku: line.quantity for line in cmd.lines}
     plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))
@@ -148,7 +151,7 @@ def release_order(uow: UnitOfWork, cmd: commands.ReleaseOrder) -> Order:
 
 
 def import_channel_order(uow: UnitOfWork, cmd: commands.ImportChannelOrder,
-                         directory: Directory) -> tuple[Order, bool]:
+                         directory: Directory, numbers: OrderNumbers) -> tuple[Order, bool]:
     """The first delivery of a channel's order places it (whatever the delivery's topic: every
     one carries the whole order), later ones apply what changed. Returns (order, created).
 
@@ -167,6 +170,7 @@ def import_channel_order(uow: UnitOfWork, cmd: commands.ImportChannelOrder,
         customer=cmd.customer, shipping_address=cmd.shipping_address, lines=cmd.lines,
         shipping_price=cmd.shipping_price, payment=cmd.payment, billing_address=cmd.billing_address,
         discount=cmd.discount, tax=cmd.tax, fees=cmd.fees, taxes_included=cmd.taxes_included, source=cmd.source,
+        number=numbers.next(), notify_customer=cmd.notify_customer,
     ))
     demand = {line.sku: line.quantity for line in cmd.lines if line.requires_shipping}
     plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))

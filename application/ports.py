@@ -61,3 +61,9 @@ class Geocoder(Protocol):
     (``"country"``); None for a country it cannot place."""
 
     def locate(self, country: str, city: str | None, postal_code: str | None = None) -> Coordinates | None: ...
+
+
+class NumberBlocks(Protocol):
+    """Hands out blocks of order numbers, each block to one process only (a database sequence)."""
+
+    def next_block(self) -> int: ...

@@ -24,6 +24,7 @@ from application.context import CommandContext
 from application.documents import location_document, order_document, stock_document
 from application.errors import CommandFailed, NotFound
 from application.event_store import OrderManagement
+from application.order_numbers import OrderNumbers, ProcessBlocks
 from application.payments import PaymentSettlement
 from application.ports import Carrier, Label, PaymentGatewayUnavailable
 from application.writer import CommandResult, GroupCommitWriter
@@ -65,12 +66,16 @@ def handled_commands() -> frozenset[type[Command]]:
 
 class OrderService:
     def __init__(self, app: OrderManagement, writer: GroupCommitWriter, cache: AggregateCache,
-                 settlement: PaymentSettlement, carrier: Carrier, *, threads: int = 64) -> None:
+                 settlement: PaymentSettlement, carrier: Carrier, *, threads: int = 64,
+                 numbers: OrderNumbers | None = None) -> None:
         self.app = app
         self.writer = writer
         self.cache = cache
         self.settlement = settlement
         self.carrier = carrier
+        # A deployment's numbers come from the database (several writers); one process alone
+        # (tests) may count by itself.
+        self.numbers = numbers or OrderNumbers(ProcessBlocks())
         # Use cases other than placing an order wait for their batch (and maybe a payment
         # provider) on a thread of their own.
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="command")
@@ -137,8 +142,8 @@ class OrderService:
             else:
                 _complete(outcome, self.placement_outcome, result)
 
-        self.writer.submit(partial(handlers.place_order, cmd=cmd, directory=self.writer.directory),
-                           ctx).add_done_callback(placed)
+        self.writer.submit(partial(handlers.place_order, cmd=cmd, directory=self.writer.directory,
+                                   numbers=self.numbers), ctx).add_done_callback(placed)
         return outcome
 
     def placement_outcome(self, result: CommandResult) -> Outcome:
@@ -167,7 +172,8 @@ class OrderService:
     def import_channel_order(self, cmd: commands.ImportChannelOrder, ctx: CommandContext) -> Outcome:
         """Places a sales channel's order, or applies a later delivery of it (created False)."""
         result = self.writer.execute(
-            partial(handlers.import_channel_order, cmd=cmd, directory=self.writer.directory), ctx)
+            partial(handlers.import_channel_order, cmd=cmd, directory=self.writer.directory, numbers=self.numbers),
+            ctx)
         order, created = result.value
         return Outcome(order_document(order), result.position, created)  # no position: nothing was new
 

@@ -88,6 +88,10 @@ class Order(Aggregate):
     """
 
     class_version = 3
+    # What orders placed before these existed have (class attributes: an older snapshot's state
+    # simply lacks them).
+    number: str | None = None
+    notify_customer: bool = True
 
     @classmethod
     def place(
@@ -108,6 +112,8 @@ class Order(Aggregate):
         fees: Decimal = ZERO,
         taxes_included: bool = False,
         source: dict[str, Any] | None = None,
+        number: str | None = None,
+        notify_customer: bool = True,
     ) -> Order:
         """``discount`` is every discount of the order (its lines' included), ``tax`` every tax
         (contained in the prices when ``taxes_included``), ``fees`` other charges (gift wrap, a
@@ -135,6 +141,10 @@ class Order(Aggregate):
                 extras[name] = value
         if source is not None:
             extras["source"] = dict(source)
+        if number is not None:
+            extras["number"] = number
+        if not notify_customer:
+            extras["notify_customer"] = False
         return cls(
             id=order_id,
             channel=channel,
@@ -166,6 +176,8 @@ class Order(Aggregate):
         fees: Decimal = ZERO,
         taxes_included: bool = False,
         source: dict[str, Any] | None = None,
+        number: str | None = None,
+        notify_customer: bool = True,
     ) -> None:
         self.channel = channel
         self.external_id = external_id
@@ -181,6 +193,8 @@ class Order(Aggregate):
         self.fees = fees
         self.taxes_included = taxes_included
         self.source = source
+        self.number = number
+        self.notify_customer = notify_customer
         self.payment_state = PaymentState.PENDING
         self.authorization_id: str | None = None
         self.captured = ZERO
@@ -197,7 +211,7 @@ class Order(Aggregate):
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         """Version 3 added what sales channels state: billing address, discount, tax, fees."""
         state.update({"billing_address": None, "discount": ZERO, "tax": ZERO, "fees": ZERO,
-                      "taxes_included": False, "source": None, **state})
+                      "taxes_included": False, "source": None, "number": None, "notify_customer": True, **state})
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:

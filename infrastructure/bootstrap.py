@@ -22,6 +22,7 @@ import psycopg
 
 from application.aggregate_cache import AggregateCache
 from application.event_store import OrderManagement
+from application.order_numbers import OrderNumbers
 from application.payments import PaymentSettlement
 from application.policies import PaymentPolicy
 from application.ports import Geocoder
@@ -33,6 +34,7 @@ from infrastructure.adapters.sandbox_payments import SandboxPaymentGateway
 from infrastructure.api_keys import ApiKeyStore, Role
 from infrastructure.carrier_accounts import CarrierAccounts
 from infrastructure.channels import ChannelStore
+from infrastructure.order_number_blocks import SequenceNumberBlocks
 from infrastructure.database import (
     UnsafeDatabase,
     create_pool,
@@ -141,7 +143,10 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         # The sandbox answers from memory: calling it inline beats threads, which would only add
         # hand-offs. An adapter for a real provider gets a pool for its network round trips.
         settlement = PaymentSettlement(writer, cache, SandboxPaymentGateway(), concurrent_calls=1)
-        service = OrderService(app, writer, cache, settlement, SandboxCarrier())
+        number_blocks = SequenceNumberBlocks(read_pool)
+        number_blocks.create_sequence()
+        service = OrderService(app, writer, cache, settlement, SandboxCarrier(),
+                               numbers=OrderNumbers(number_blocks))
         # The payment policy runs beside the writer: it follows the writer's own commits from
         # memory, and reads from the store only what other writers recorded.
         committed = CommittedFeed(app)

@@ -130,6 +130,7 @@ def map_delivery(body: Mapping[str, Any], channel: str, topic: str | None) -> Im
         cancel_reason="cancelled on Amazon" if status in CANCELLED else None,
         update_address=bool(shipping_address),
         problems=tuple(problems),
+        notify_customer=False,  # Amazon messages its buyers itself (and hides their e-mail addresses)
     )
 
 

@@ -56,6 +56,7 @@ def test_the_sample_order_is_mapped_exactly_and_waits_for_its_payment(admin: Api
     assert order["billing_address"]["company"] == "Shipping Company"
     assert order["source"] == {"platform": "shopify", "name": "#9999", "number": 1234,
                                "placed_at": "2021-12-31T19:00:00-05:00", "test": True}
+    assert order["number"].startswith("OMS-") and order["notify_customer"] is True  # Shopify's #9999 kept beside it
     # financial_status "voided": Shopify has not charged it; it waits, never authorised by us.
     assert order["status"] == "on_hold" and order["payment_status"] == "pending"
     assert order["hold"]["reason"] == "awaiting_payment"

@@ -112,6 +112,7 @@ def test_the_amazon_samples_are_recorded_and_held_for_what_they_cannot_be(admin:
     assert order["payment"]["provider"] == "amazon" and order["payment_status"] == "paid"
     assert [(l["sku"], l["quantity"]) for l in order["lines"]] == [("CBA_OTF_1", 1), ("CBA_OTF_5", 2)]
     assert order["customer"]["email"] == "user@example.com"
+    assert order["notify_customer"] is False  # Amazon messages its buyers itself
     assert order["shipping_address"]["city"] == "Canton" and order["shipping_address"]["country"] == "US"
 
 

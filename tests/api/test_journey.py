@@ -22,6 +22,7 @@ def test_whole_journey(integrator: Api, auditor: Api) -> None:
     assert r.headers["location"] == f"/orders/{placed['id']}"
     assert r.headers["etag"] == f'"{placed["version"]}"'
     assert int(r.headers["x-oms-position"]) > 0
+    assert placed["number"].startswith("OMS-") and placed["notify_customer"] is True
     assert placed["totals"] == {"subtotal": "99.90", "discount": "0.00", "shipping": "0.00", "tax": "0.00",
                                 "fees": "0.00", "total": "99.90", "captured": "0.00", "refunded": "0.00"}
 

@@ -47,7 +47,7 @@ def _expected(order_id: UUID) -> dict:
     declined = document["payment_status"] == "declined"
     document["shipments"] = [{**s, "tracking_events": []} for s in document["shipments"]]  # (added since)
     # What sales channels state (added since): nothing, for an order of our own API.
-    document.update(billing_address=None, source=None, taxes_included=False)
+    document.update(billing_address=None, source=None, taxes_included=False, number=None, notify_customer=True)
     document["payment"] = {**document["payment"], "collected_by": "provider"}
     zero = "0.00"
     document["totals"] = {**document["totals"], "discount": zero, "tax": zero, "fees": zero}
