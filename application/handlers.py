@@ -91,16 +91,22 @@ def place_order(uow: UnitOfWork, cmd: commands.PlaceOrder, directory: Directory,
         shipping_price=cmd.shipping_price, payment=cmd.payment,
         number=numbers.next(), notify_customer=cmd.notify_customer,
     ))
-    demand = {line.sku: line.quantity for line in cmd.lines}
-    plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))
+    _source_and_claim(uow, order, reference_id, directory)
+    if key_id is not None:
+        uow.add(IdempotencyKey(cmd.key_owner or "", cmd.idempotency_key, cmd.request_fingerprint or "", order.id))
+    return order, True
+
+
+def _source_and_claim(uow: UnitOfWork, order: Order, reference_id: UUID, directory: Directory) -> None:
+    """Sources the order's lines that ship from the nearest locations with stock, reserves them
+    there, and claims the order's (channel, external id) for it."""
+    demand = order.demand()
+    plan = plan_sourcing(demand, _candidates(uow, demand, order.shipping_address, directory))
     for location_id, lines in plan.allocations:
         for sku, quantity in lines.items():
             uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
     order.allocate(plan)
-    uow.add(OrderReference(id=reference_id, channel=cmd.channel, external_id=cmd.external_id, order_id=order.id))
-    if key_id is not None:
-        uow.add(IdempotencyKey(cmd.key_owner or "", cmd.idempotency_key, cmd.request_fingerprint or "", order.id))
-    return order, True
+    uow.add(OrderReference(id=reference_id, channel=order.channel, external_id=order.external_id, order_id=order.id))
 
 
 def _order_id_claimed_by(reference: OrderReference | Order) -> UUID:
@@ -172,13 +178,7 @@ def import_channel_order(uow: UnitOfWork, cmd: commands.ImportChannelOrder,
         discount=cmd.discount, tax=cmd.tax, fees=cmd.fees, taxes_included=cmd.taxes_included, source=cmd.source,
         number=numbers.next(), notify_customer=cmd.notify_customer,
     ))
-    demand = {line.sku: line.quantity for line in cmd.lines if line.requires_shipping}
-    plan = plan_sourcing(demand, _candidates(uow, demand, cmd.shipping_address, directory))
-    for location_id, lines in plan.allocations:
-        for sku, quantity in lines.items():
-            uow.get(stock_item_id(sku, location_id)).reserve(order.id, quantity)
-    order.allocate(plan)
-    uow.add(OrderReference(id=reference_id, channel=cmd.channel, external_id=cmd.external_id, order_id=order.id))
+    _source_and_claim(uow, order, reference_id, directory)
     if cmd.paid:
         order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
     problems = list(cmd.problems) + _import_problems(order, cmd, directory)

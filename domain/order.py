@@ -258,6 +258,10 @@ class Order(Aggregate):
             return Hold(AWAITING_PAYMENT, f"waiting for {self.payment.get('provider')} to report the order paid")
         return None
 
+    def demand(self) -> dict[str, int]:
+        """Units per SKU to source: every line that ships (a gift card does not)."""
+        return {l["sku"]: l["quantity"] for l in self.lines if l.get("requires_shipping", True)}
+
     def unit_price(self, sku: str) -> Decimal:
         for line in self.lines:
             if line["sku"] == sku:
