@@ -135,6 +135,7 @@ def _decided_batches(orders: int, *, authorise: bool = False):  # noqa: ANN202 -
     records the payment authorisations of the batch before it, as the payment policy does (and a
     last batch those of the last placements)."""
     from application import commands, handlers
+    from application.order_numbers import OrderNumbers, ProcessBlocks
     from domain.entities import OrderLine
     from application.aggregate_cache import AggregateCache
     from application.context import current_context, system_context
@@ -204,9 +205,10 @@ def _decided_batches(orders: int, *, authorise: bool = False):  # noqa: ANN202 -
         return stored
 
     placed: list = []  # the ids of the orders placed by the last batch
+    numbers = OrderNumbers(ProcessBlocks())  # a block from memory: the database sequence is one query per 1,000
 
     def place(cmd: commands.PlaceOrder) -> Callable:
-        return lambda uow: placed.append(handlers.place_order(uow, cmd, directory)[0].id)
+        return lambda uow: placed.append(handlers.place_order(uow, cmd, directory, numbers)[0].id)
 
     def authorise_payment(order_id: Any) -> Callable:
         approved = PaymentResult(True, f"auth_{order_id.hex}")
