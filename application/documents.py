@@ -26,6 +26,16 @@ def _money_format(currency: str) -> str:
     return f".{minor_units(currency)}f"
 
 
+@lru_cache(maxsize=512)
+def _zero(currency: str) -> str:
+    """Nothing, in the currency's minor units: most lines have no discount or tax of their own."""
+    return format(ZERO, _money_format(currency))
+
+
+def _money_or_zero(amount: Decimal | None, currency: str) -> str:
+    return _money(amount, currency) if amount else _zero(currency)
+
+
 def order_document(order: Order) -> dict[str, Any]:
     currency = order.currency
     subtotal = order.subtotal
@@ -49,18 +59,18 @@ def order_document(order: Order) -> dict[str, Any]:
         "lines": [
             {"sku": l["sku"], "quantity": l["quantity"], "unit_price": _money(l["unit_price"], currency),
              "backordered": backordered.get(l["sku"], 0), "name": l.get("name"),
-             "discount": _money(l.get("discount", ZERO), currency), "tax": _money(l.get("tax", ZERO), currency),
+             "discount": _money_or_zero(l.get("discount"), currency), "tax": _money_or_zero(l.get("tax"), currency),
              "requires_shipping": l.get("requires_shipping", True)}
             for l in order.lines
         ],
         "taxes_included": order.taxes_included,
         "totals": {
             "subtotal": _money(subtotal, currency),
-            "discount": _money(order.discount, currency),
+            "discount": _money_or_zero(order.discount, currency),
             "shipping": _money(order.shipping_price, currency),
-            "tax": _money(order.tax, currency),
-            "fees": _money(order.fees, currency),
-            "total": _money(order.total, currency),
+            "tax": _money_or_zero(order.tax, currency),
+            "fees": _money_or_zero(order.fees, currency),
+            "total": _money(order.total_with(subtotal), currency),
             "captured": _money(order.captured, currency),
             "refunded": _money(order.refunded, currency),
         },

@@ -236,7 +236,11 @@ class Order(Aggregate):
     @property
     def total(self) -> Decimal:
         """What the customer pays: as the sales channel adds it up, to the cent."""
-        total = self.subtotal - self.discount + self.shipping_price + self.fees
+        return self.total_with(self.subtotal)
+
+    def total_with(self, subtotal: Decimal) -> Decimal:
+        """``total`` from a subtotal the caller has at hand (a document needs both)."""
+        total = subtotal - self.discount + self.shipping_price + self.fees
         return total if self.taxes_included else total + self.tax
 
     @property
