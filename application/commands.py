@@ -145,6 +145,9 @@ class ImportChannelOrder(Command):
     # what a newer delivery did.
     apply_changes: bool = True
     notify_customer: bool = True
+    # When the channel last changed the order (Shopify's and Woo's updated_at): a delivery older
+    # than the last change applied does not undo it.
+    changed_at: datetime | None = None
 
 
 # ---------------------------------------------------------------- shipments

@@ -212,7 +212,7 @@ def _apply_channel_changes(uow: UnitOfWork, order: Order, cmd: commands.ImportCh
     if cmd.paid and order.awaiting_channel_payment:
         order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
     if cmd.update_address and cmd.shipping_address and order.refusal_to_change_address() is None:
-        order.change_shipping_address(cmd.shipping_address)
+        order.change_shipping_address(cmd.shipping_address, cmd.changed_at)
 
 
 def _release(uow: UnitOfWork, order_id: UUID, releases: list[Release]) -> None:

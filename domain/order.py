@@ -92,6 +92,7 @@ class Order(Aggregate):
     # simply lacks them).
     number: str | None = None
     notify_customer: bool = True
+    address_as_of: datetime | None = None  # when the channel last changed the shipping address
 
     @classmethod
     def place(
@@ -577,16 +578,22 @@ class Order(Aggregate):
             return ForbiddenTransition("cannot change the address: part of the order has shipped")
         return None
 
-    def change_shipping_address(self, address: dict[str, Any]) -> None:
-        """Until a parcel has left: the reservations stay where they are."""
+    def change_shipping_address(self, address: dict[str, Any], as_of: datetime | None = None) -> None:
+        """Until a parcel has left: the reservations stay where they are. ``as_of``: when the
+        channel made the change; one older than the last change applied is stale (channels
+        deliver out of order) and changes nothing."""
         if (refusal := self.refusal_to_change_address()) is not None:
             raise refusal
+        if as_of is not None and self.address_as_of is not None and as_of <= self.address_as_of:
+            return
         if address != self.shipping_address:
-            self._shipping_address_changed(address=dict(address))
+            self._shipping_address_changed(address=dict(address), as_of=as_of)
 
     @event("ShippingAddressChanged")
-    def _shipping_address_changed(self, address: dict[str, Any]) -> None:
+    def _shipping_address_changed(self, address: dict[str, Any], as_of: datetime | None = None) -> None:
         self.shipping_address = address
+        if as_of is not None:
+            self.address_as_of = as_of
 
     # ----------------------------------------------------------------- holds
 

@@ -23,6 +23,7 @@ from application.channel_import.mapping import (
     currency_code,
     customer,
     identifier,
+    instant,
     money,
     no_shipping_address,
     order_lines,
@@ -129,6 +130,7 @@ def map_delivery(body: Mapping[str, Any], channel: str, topic: str | None) -> Im
         paid=status is not None and status not in UNPAID | CANCELLED,
         cancel_reason="cancelled on Amazon" if status in CANCELLED else None,
         update_address=bool(shipping_address),
+        changed_at=instant(order.get("LastUpdateDate")),
         problems=tuple(problems),
         notify_customer=False,  # Amazon messages its buyers itself (and hides their e-mail addresses)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
@@ -193,6 +194,17 @@ def _coordinates(latitude: Any, longitude: Any) -> tuple[float, float] | None:
     if -90 <= lat <= 90 and -180 <= lon <= 180 and (lat, lon) != (0.0, 0.0):
         return lat, lon
     return None
+
+
+def instant(value: Any) -> datetime | None:
+    """A platform's RFC 3339 time (with its offset), or None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
 
 
 def full_name(*parts: Any) -> str | None:

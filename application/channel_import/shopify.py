@@ -24,6 +24,7 @@ from application.channel_import.mapping import (
     first,
     full_name,
     identifier,
+    instant,
     money,
     no_shipping_address,
     order_lines,
@@ -90,6 +91,7 @@ def map_delivery(body: Mapping[str, Any], channel: str, topic: str | None) -> Im
         cancel_reason=f"cancelled on Shopify ({text(body.get('cancel_reason')) or 'no reason given'})"
         if cancelled else None,
         update_address=topic == "orders/updated",
+        changed_at=instant(body.get("updated_at")),
         problems=tuple(problems),
     )
 

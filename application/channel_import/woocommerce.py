@@ -23,6 +23,7 @@ from application.channel_import.mapping import (
     first,
     full_name,
     identifier,
+    instant,
     money,
     no_shipping_address,
     order_lines,
@@ -83,6 +84,7 @@ def map_delivery(body: Mapping[str, Any], channel: str, topic: str | None) -> Im
         paid=paid_at is not None and status not in CANCELLED,
         cancel_reason=f"cancelled on WooCommerce (status {status or 'deleted'})" if cancelled else None,
         update_address=topic == "order.updated",
+        changed_at=instant(_gmt(body.get("date_modified_gmt"))),
         problems=tuple(problems),
     )
 

@@ -242,11 +242,26 @@ def test_channels_are_configured_by_admins_and_never_show_their_secret(admin: Ap
 def test_a_retried_old_update_does_not_undo_a_newer_one(admin: Api, shop: str) -> None:
     body = sample(financial_status="paid", cancelled_at=None, cancel_reason=None)
     deliver_shopify(admin, shop, body)
-    first = {**body, "shipping_address": {**body["shipping_address"], "address1": "1 First Street"}}
-    second = {**body, "shipping_address": {**body["shipping_address"], "address1": "2 Second Street"}}
+    first = {**body, "updated_at": "2026-12-04T10:00:00Z",
+             "shipping_address": {**body["shipping_address"], "address1": "1 First Street"}}
+    second = {**body, "updated_at": "2026-12-04T10:01:00Z",
+              "shipping_address": {**body["shipping_address"], "address1": "2 Second Street"}}
     assert deliver_shopify(admin, shop, first, "orders/updated", webhook_id="update-1").status_code == 200
     assert deliver_shopify(admin, shop, second, "orders/updated", webhook_id="update-2").status_code == 200
     retried = deliver_shopify(admin, shop, first, "orders/updated", webhook_id="update-1")  # Shopify's retry
     assert retried.status_code == 200 and retried.json()["shipping_address"]["line1"] == "2 Second Street"
     latest = admin.get(f"/channels/{shop}/deliveries").json()["data"][0]
     assert (latest["delivery_id"], latest["outcome"]) == ("update-1", "duplicate")
+
+
+def test_an_older_update_delivered_after_a_newer_one_changes_nothing(admin: Api, shop: str) -> None:
+    """Shopify does not deliver in order: its updated_at says which change is the latest."""
+    body = sample(financial_status="paid", cancelled_at=None, cancel_reason=None)
+    deliver_shopify(admin, shop, body)
+    newer = {**body, "updated_at": "2026-12-04T10:05:00+01:00",
+             "shipping_address": {**body["shipping_address"], "address1": "2 Newer Street"}}
+    older = {**body, "updated_at": "2026-12-04T10:00:00+01:00",
+             "shipping_address": {**body["shipping_address"], "address1": "1 Older Street"}}
+    assert deliver_shopify(admin, shop, newer, "orders/updated").json()["shipping_address"]["line1"] == "2 Newer Street"
+    late = deliver_shopify(admin, shop, older, "orders/updated")
+    assert late.status_code == 200 and late.json()["shipping_address"]["line1"] == "2 Newer Street"

@@ -107,3 +107,15 @@ def test_a_cancelled_order_waits_for_no_payment():
     assert order.status == "cancelled" and order.effective_hold is None
     with pytest.raises(ForbiddenTransition):
         order.record_channel_payment("1", order.total)
+
+
+def test_a_stale_address_change_changes_nothing():
+    from datetime import UTC, datetime, timedelta
+    order = channel_order()
+    now = datetime(2026, 12, 4, 9, tzinfo=UTC)
+    order.change_shipping_address({"country": "AT", "city": "Wien"}, now)
+    order.collect_events()
+    order.change_shipping_address({"country": "AT", "city": "Graz"}, now - timedelta(minutes=5))
+    assert names(order) == [] and order.shipping_address["city"] == "Wien"
+    order.change_shipping_address({"country": "AT", "city": "Linz"}, now + timedelta(minutes=5))
+    assert order.shipping_address["city"] == "Linz" and order.address_as_of == now + timedelta(minutes=5)
