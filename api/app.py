@@ -26,16 +26,19 @@ from api.parsing import manual_body_models
 from api.problems import Problem, install_problem_handlers, problem_responses
 from api.responses import OrjsonResponse
 from api.routing import Limits
+from api.webhook_docs import document_webhooks
 from api.routes import (
     api_keys,
     carriers,
     channels,
     locations,
+    notifications,
     operations,
     orders,
     returns,
     shipments,
     stock,
+    webhooks,
 )
 from infrastructure.bootstrap import System
 from infrastructure.runtime import tune_for_long_lived_state, tune_gil_for_writer
@@ -44,7 +47,8 @@ from infrastructure.settings import get_settings
 log = logging.getLogger(__name__)
 
 # One router per resource; every route in them is a GuardedRoute (api/routing.py).
-ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, channels, carriers, operations)
+ROUTE_MODULES = (orders, shipments, returns, stock, locations, api_keys, channels, carriers, notifications,
+                 webhooks, operations)
 
 # Commands block a worker thread until their batch commits: allow plenty of them at once.
 THREADPOOL_SIZE = 200
@@ -58,6 +62,9 @@ TAGS = [
     {"name": "api-keys", "description": "API keys and their roles (admin)."},
     {"name": "channels", "description": "Sales channels (Shopify, WooCommerce, Amazon) and the orders they send."},
     {"name": "carriers", "description": "Carrier accounts and their tracking webhooks (EasyPost)."},
+    {"name": "notifications", "description": "The e-mails and SMS customers were sent about their orders."},
+    {"name": "webhooks", "description": "Signed outbound webhooks (Standard Webhooks 1.0): endpoints, deliveries, "
+                                        "retries, replays (admin). What is sent: the document's `webhooks` section."},
     {"name": "operations", "description": "Health and projection status."},
 ]
 
@@ -117,6 +124,7 @@ def create_app(system: System | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
+    document_webhooks(app.webhooks)  # what endpoints are sent: the document's `webhooks` section
     _document_problem_schema(app)
     return app
 
@@ -239,7 +247,7 @@ def _document_problem_schema(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes, tags=app.openapi_tags)
+                                 routes=app.routes, tags=app.openapi_tags, webhooks=app.webhooks.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
             components.update(FREE_JSON_SCHEMAS)

@@ -548,8 +548,44 @@ class HistoryEntry(Output):
     data: dict[str, Any] = {}
 
 
+class NotificationOut(Output):
+    """A message to the customer (GET /notifications; README, "Customer notifications")."""
+
+    id: str
+    order_id: str
+    channel: Literal["email", "sms"]
+    template: str = Field(description="order_confirmed, shipment_shipped, shipment_delivered, order_cancelled, "
+                                      "order_on_hold, return_received or refund_issued")
+    recipient: str = Field(description="the e-mail address, or the phone number in E.164")
+    status: Literal["pending", "sent", "failed"]
+    attempts: int = Field(description="attempts to hand it over so far")
+    last_error: str | None = Field(None, description="why the last attempt failed, or why it is not sent")
+    sent_at: datetime | None = None
+    created_at: datetime | None = Field(None, description="when the event that caused it happened")
+    position: int | None = Field(None, description="the event that caused it (an entry of the order's history)")
+
+
+class NotificationDetail(NotificationOut):
+    """The message as it was rendered and sent."""
+
+    locale: str
+    subject: str | None = None
+    body_text: str
+    body_html: str | None = None
+    message_id: str | None = Field(None, description="the e-mail's Message-ID: the same on every attempt")
+    next_attempt_at: datetime | None = Field(None, description="when a pending message is tried next")
+
+
+class NotificationList(Output):
+    data: list[NotificationOut]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last")
+
+
 class History(Output):
     data: list[HistoryEntry]
+    notifications: list[NotificationOut] = Field(
+        [], description="the messages the customer was sent about the order, oldest first; each names the "
+                        "event that caused it (position)")
 
 # ---------------------------------------------------------------- shipments
 

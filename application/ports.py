@@ -1,8 +1,10 @@
 """The outside world as the application needs it: small protocols, adapters plug in at bootstrap."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from email.message import EmailMessage
 from typing import Protocol
 
 from application.errors import ApplicationError
@@ -67,3 +69,31 @@ class NumberBlocks(Protocol):
     """Hands out blocks of order numbers, each block to one process only (a database sequence)."""
 
     def next_block(self) -> int: ...
+
+
+class DeliveryFailed(ApplicationError):
+    """A message was not handed over. ``permanent``: it never will be (the recipient does not
+    exist, the provider refuses the number); otherwise it is tried again later. ``unreachable``:
+    the server could not be reached at all (the other messages for it need not try now)."""
+
+    def __init__(self, reason: str, *, permanent: bool, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.unreachable = unreachable
+
+
+class EmailSender(Protocol):
+    """A mail server. ``handing_over`` is called right before the message is handed over (the
+    SMTP ``DATA``): from then on it may have been delivered even if this call never returns."""
+
+    def send(self, message: EmailMessage, *, handing_over: Callable[[], None]) -> None: ...
+
+    def close(self) -> None:
+        """Ends the connection kept between messages, if any."""
+
+
+class SmsSender(Protocol):
+    """An SMS provider. ``to`` is in E.164; returns the provider's id of the message.
+    ``handing_over`` is called right before the request that sends it."""
+
+    def send(self, to: str, body: str, *, handing_over: Callable[[], None]) -> str: ...

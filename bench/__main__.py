@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import bursts
+from bench import bursts, side_effects
 from bench.cpu import CORES, CpuMeter
 from bench.databases import create_database, drop_database
 from bench.output import results_path
@@ -383,14 +383,21 @@ def main() -> int:
     key = f"oms_bench_{uuid.uuid4().hex}"
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     results: dict = {"date": datetime.now(UTC).isoformat(), "machine": {"cores": os.cpu_count()},
-                     "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "workers": WORKERS}}
+                     "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "workers": WORKERS,
+                                  "side_effects": side_effects.ENABLED}}
+    effects = side_effects.SideEffects() if side_effects.ENABLED else None
+    environment = effects.environment() if effects is not None else {}
+    if effects is not None:
+        effects.__enter__()
     try:
         say("the machine's premium on work done in bursts (bench/bursts.py)")
         results["machine"]["bursts"] = bursts.measure()
         results["machine"]["wake_up_round_trip"] = bursts.wake_up_round_trip()
-        with Service(url, key, workers=WORKERS, log=logs / f"{name}-1.log") as service:
+        with Service(url, key, workers=WORKERS, log=logs / f"{name}-1.log", environment=environment) as service:
             client = Client(service.base, key)
             seed(client)
+            if effects is not None:
+                effects.configure(client)
             # Hot SKU stocked at one location only, less than the run will ask for: it must run out
             # without a single unit oversold.
             client.request("POST", "/stock/receipts", {"location_id": HOT_LOCATION, "sku": HOT_SKU, "quantity": 5000})
@@ -440,7 +447,7 @@ def main() -> int:
         results["projections"] = rebuild_and_scan(url)
         say(f"growing the store to {HISTORY_EVENTS:,} events")
         results["history"] = grow_history(url, HISTORY_EVENTS)
-        with Service(url, key, workers=WORKERS, log=logs / f"{name}-2.log") as service:
+        with Service(url, key, workers=WORKERS, log=logs / f"{name}-2.log", environment=environment) as service:
             say("waiting for the read models to catch up with the grown store")
             wait_for_projections(Client(service.base, key))
             # After a restart the projection worker's in-memory state is cold too: warm both up
@@ -460,7 +467,11 @@ def main() -> int:
                                                                      rate)
         # Median p99 of the large store's runs over the median of the empty store's.
         results["p99_large_vs_empty"] = round(large["p99_ms"] / results["place_order_80pct"]["p99_ms"], 2)
+        if effects is not None:
+            results["side_effects"] = effects.counts()
     finally:
+        if effects is not None:
+            effects.__exit__(None, None, None)
         drop_database(name)
     out = results_path(f"{datetime.now(UTC):%Y-%m-%d}")
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -540,6 +551,11 @@ def print_table(r: dict) -> None:
                  f"CPU of a fixed ~0.1 ms piece after a 2 ms sleep vs back to back "
                  f"({small['pause_0.5_ms']['vs_back_to_back']:.2f} × after 0.5 ms, "
                  f"{small['pause_10_ms']['vs_back_to_back']:.2f} × after 10 ms)"))
+    if "side_effects" in r:
+        effects = r["side_effects"]
+        rows.append(("side effects received", f"{effects['emails']} e-mails",
+                     "; ".join(f"{k} {v}" for k, v in effects.items() if k != "emails")
+                     + " (one mail server, three webhook endpoints, one failing every delivery)"))
     trip = r["machine"]["wake_up_round_trip"]
     rows.append(("machine: wake-up round trip", f"{trip['wall_us_per_round_trip']:.1f} µs",
                  "two processes passing a byte back and forth over a Unix socket pair"))

@@ -22,8 +22,10 @@ def free_port() -> int:
 
 
 class Service:
-    def __init__(self, database_url: str, admin_key: str, *, workers: int = 1, log: Path) -> None:
+    def __init__(self, database_url: str, admin_key: str, *, workers: int = 1, log: Path,
+                 environment: dict[str, str] | None = None) -> None:
         self.database_url = database_url
+        self.environment = environment or {}
         self.admin_key = admin_key
         self.workers = workers
         self.port = free_port()
@@ -37,7 +39,7 @@ class Service:
     def __enter__(self) -> Service:
         env = dict(os.environ, OMS_DATABASE_URL=self.database_url, OMS_PORT=str(self.port),
                    OMS_HOST="127.0.0.1", OMS_ADMIN_KEY=self.admin_key, OMS_WORKERS=str(self.workers),
-                   OMS_LOG_LEVEL="warning")
+                   OMS_LOG_LEVEL="warning", **self.environment)
         oms = Path(sys.executable).with_name("oms")
         command = [str(oms), "serve"] if oms.exists() else [sys.executable, "-m", "infrastructure.cli", "serve"]
         self._log = open(self.log_path, "w")

@@ -74,6 +74,12 @@ class System:
     # Places shipping addresses sent without coordinates (POST /orders), from data shipped with
     # the package: its index is built on the first such address, once per process.
     geocoder: Geocoder | None = None
+    # Customer notifications (infrastructure.notifications.Notifications): their outbox runner and
+    # sender run where the read models do; None in the writer process.
+    notifications: Any = None
+    # Outbound webhooks (infrastructure.webhooks.Webhooks): the endpoints' store for the API; their
+    # outbox, replayer and sender run where the read models do; None in the writer process.
+    webhooks: Any = None
     _started: bool = False
 
     def start(self, *, projections: bool = True, policies: bool = True) -> None:
@@ -85,6 +91,10 @@ class System:
             self.writer.start()
         for runner in (self.projections if projections else []) + (self.followers if policies else []):
             runner.start()
+        if projections and self.notifications is not None:
+            self.notifications.start()
+        if projections and self.webhooks is not None:
+            self.webhooks.start()
         self._started = True
 
     def stop(self) -> None:
@@ -92,6 +102,10 @@ class System:
             return
         for runner in self.followers + self.projections:
             runner.close()
+        if self.notifications is not None:
+            self.notifications.close()
+        if self.webhooks is not None:
+            self.webhooks.close()
         if not self.writer_elsewhere:
             self.service.settlement.close()
             self.writer.stop()
@@ -108,6 +122,8 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
     """``read_models=False`` leaves out the projections (the writer process runs none, and their
     connections would count against the server's limit for nothing)."""
     from projections import build_projections
+    from infrastructure.notifications import build_notifications
+    from infrastructure.webhooks import build_webhooks
     from projections.feed import CommittedFeed
     from projections.policy_feed import build_policy_runner
     from projections.queries import ReadModelQueries
@@ -153,8 +169,16 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
         writer.on_committed_events(committed.publish)
         followers = [build_policy_runner(app, PaymentPolicy(settlement), feed=committed,
                                          min_batch_interval=settings.policy_batch_interval)]
-    for runner in projections + followers:
+        # Customer notifications: their outbox follows the feed where the read models do.
+        notifications = build_notifications(app, settings, read_pool, feed=projections[0].feed,
+                                            min_batch_interval=settings.projection_batch_interval) \
+            if read_models else None
+        # Outbound webhooks: their outbox follows the feed where the read models do, never rebuilt.
+        webhooks = build_webhooks(app, settings, url, read_pool, feed=projections[0].feed) if read_models else None
+    for runner in projections + followers + ([notifications.runner] if notifications is not None else []):
         writer.on_commit(runner.notify)
+    if webhooks is not None:
+        writer.on_commit(webhooks.outbox.notify)
     commands: Commands = service
     if settings.writer_socket:
         from infrastructure.writer_client import RemoteCommands, WriterClient
@@ -163,7 +187,7 @@ def build_system(settings: Settings, database_url: str | None = None, *, read_mo
     return System(settings, url, app, cache, writer, service, commands, api_keys, read_pool,
                   ReadModelQueries.for_app(read_pool, app), projections, followers,
                   writer_elsewhere=bool(settings.writer_socket), carrier_accounts=carrier_accounts, channels=channels,
-                  geocoder=OfflineGeocoder())
+                  geocoder=OfflineGeocoder(), notifications=notifications, webhooks=webhooks)
 
 
 def ensure_admin_key(store: ApiKeyStore, settings: Settings) -> str | None:
@@ -194,6 +218,10 @@ def rebuild_projections(settings: Settings, partitions: int = 1) -> dict[str, in
     finally:
         for runner in system.projections + system.followers:
             runner.close()
+        if system.notifications is not None:  # (never rebuilt: that would send every message again)
+            system.notifications.close()
+        if system.webhooks is not None:  # (nor the webhook outbox)
+            system.webhooks.close()
         system.read_pool.close()
         system.app.close()
 
@@ -231,13 +259,36 @@ def run_projections(settings: Settings) -> None:
     tune_for_long_lived_state()
     for runner in system.projections:
         runner.start()
+    if system.notifications is not None:
+        system.notifications.start()
+    if system.webhooks is not None:
+        system.webhooks.start()
     try:
         _wait_for_stop_signal()
     finally:
         for runner in system.projections + system.followers:
             runner.close()
+        if system.notifications is not None:
+            system.notifications.close()
+        if system.webhooks is not None:
+            system.webhooks.close()
         system.read_pool.close()
         system.app.close()
+
+
+def run_notification_sender(settings: Settings) -> None:
+    """``oms notifications send``: the sender alone (the outbox runner writes the messages where
+    the read models are built), until SIGTERM/SIGINT."""
+    from infrastructure.notifications import build_sender
+
+    pool = create_pool(resolve_database_url(settings), min_size=1, max_size=2)
+    sender = build_sender(settings, pool)
+    sender.start()
+    try:
+        _wait_for_stop_signal()
+    finally:
+        sender.close()
+        pool.close()
 
 
 def run_writer(settings: Settings, socket_path: str) -> None:

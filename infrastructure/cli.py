@@ -112,6 +112,20 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _notifications_send(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure import bootstrap
+
+    bootstrap.run_notification_sender(settings)
+    return 0
+
+
+def _webhooks_run(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure.webhooks import run_webhooks
+
+    run_webhooks(settings)
+    return 0
+
+
 def _writer(args: argparse.Namespace, settings: Settings) -> int:
     from infrastructure import bootstrap
 
@@ -167,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_projections_replay_partition)
     run = projections.add_parser("run", help="keep the read models up to date (a worker process)")
     run.set_defaults(handler=_projections_run)
+
+    notifications = sub.add_parser("notifications", help="customer e-mails and SMS").add_subparsers(
+        dest="notifications_command", required=True, metavar="ACTION")
+    send = notifications.add_parser("send", help="hand the outbox's messages over until stopped (the projection "
+                                                 "worker does this already; one process sends at a time)")
+    send.set_defaults(handler=_notifications_send)
+
+    webhooks = sub.add_parser("webhooks", help="outbound webhooks").add_subparsers(
+        dest="webhooks_command", required=True, metavar="ACTION")
+    webhooks_run = webhooks.add_parser("run", help="fill the webhook outbox and send it until stopped (the projection "
+                                                   "worker does this already; one process sends at a time)")
+    webhooks_run.set_defaults(handler=_webhooks_run)
     return parser
 
 

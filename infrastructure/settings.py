@@ -6,15 +6,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from application.webhook_retries import DEFAULT_RETRY_DELAYS
 
 
 MIN_ADMIN_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
+    # (hide_input_in_errors: a wrong OMS_SMTP_URL or OMS_ADMIN_KEY is not echoed, secret and all)
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore", hide_input_in_errors=True)
 
     # postgresql:// URL; when unset an embedded server is started under data_dir.
     database_url: str | None = None
@@ -66,6 +69,69 @@ class Settings(BaseSettings):
     # batch, a feed read and a tracking write of their own; the order was accepted already, and
     # only its payment status waits (docs/performance.md, finding 29).
     policy_batch_interval: float = 0.05
+
+    # Outbound webhooks (README, "Webhooks"; docs/webhooks.md). Endpoint URLs may lead only to
+    # public addresses (checked when saved and again when sending), unless this allows others.
+    webhooks_allow_private: bool = False
+    # false: this process fills the outbox but sends nothing (`oms webhooks run` sends elsewhere).
+    webhooks_sender: bool = True
+    # Seconds to wait after the 1st, 2nd, ... failed attempt in a row (each lengthened by up to
+    # 20 % of jitter); after the last, the delivery is given up. As JSON: [5, 300, 1800].
+    webhooks_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    # An endpoint whose every attempt failed for this long (5 days) is disabled, with the reason.
+    webhooks_disable_after: float = 5 * 86400.0
+    # stock.low is sent when a SKU's units available at a location fall below this.
+    stock_low_threshold: int = 5
+
+    # Customer notifications (README, "Customer notifications"). The mail server: smtp://host:port,
+    # smtp+starttls://host:587 (STARTTLS required) or smtps://host:465, with user:password@ to log
+    # in. Unset: messages are still rendered and recorded, and marked failed "not sent: no mail
+    # server is configured" (so that setting it later does not send a backlog of old news).
+    smtp_url: SecretStr | None = None
+    smtp_timeout: float = 30.0
+    # The From of every e-mail ("Example Shop <orders@example.com>"); its domain is the domain of
+    # the messages' Message-IDs.
+    mail_from: str = "orders@localhost"
+    # "sandbox" records each SMS and sends nothing; "twilio" sends them through Twilio's REST API.
+    sms_provider: Literal["sandbox", "twilio"] = "sandbox"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    # A folder of templates of your own, laid out as templates/notifications (the default).
+    notification_templates: Path | None = None
+    # After a failed attempt a message waits this long, doubling up to the maximum (with jitter);
+    # after the last attempt it has failed for good. The defaults try for about a day.
+    notification_retry_seconds: float = 30.0
+    notification_retry_max_seconds: float = 7200.0
+    notification_max_attempts: int = 18
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_readable(cls, url: SecretStr | None) -> SecretStr | None:
+        from infrastructure.adapters.smtp_mailer import parse_smtp_url
+
+        if url is not None:
+            parse_smtp_url(url.get_secret_value())  # (its ValueError says what is wrong)
+        return url
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_is_an_address(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        if "@" not in parseaddr(value)[1]:
+            raise ValueError("OMS_MAIL_FROM is an e-mail address, with a name if you like: "
+                             "'Example Shop <orders@example.com>'")
+        return value
+
+    @model_validator(mode="after")
+    def _twilio_complete(self) -> Settings:
+        if self.sms_provider == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token
+                                                  and self.twilio_from_number):
+            raise ValueError("OMS_SMS_PROVIDER=twilio needs OMS_TWILIO_ACCOUNT_SID, OMS_TWILIO_AUTH_TOKEN and "
+                             "OMS_TWILIO_FROM_NUMBER")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ Guarantees
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +74,15 @@ class EventUndecodable(Exception):
         self.position = position
 
 
+def lower_priority(niceness: int) -> None:
+    """Runs the calling thread at ``niceness`` (Linux sets it per thread; elsewhere, or where it
+    is not allowed, the thread keeps its priority)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -88,8 +98,12 @@ class ProjectionRunner:
         min_batch_interval: float = 0.0,
         feed: SharedFeed | None = None,
         partition_replayer: Callable[[str, int, int, int], None] | None = None,
+        niceness: int = 0,
     ) -> None:
         self.app = app
+        # Above 0 for work that may wait (an outbox of messages): its thread yields the CPU to
+        # taking orders and to the read models on a busy machine, and catches up when it is not.
+        self.niceness = niceness
         self.projection = projection
         self.view = projection.view
         self.batch_size = batch_size
@@ -355,6 +369,8 @@ class ProjectionRunner:
     # ------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
+        if self.niceness:
+            lower_priority(self.niceness)
         backoff, attempts = 0.1, 0
         while not self._stopping.is_set():
             if not self._holds_lock():

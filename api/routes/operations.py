@@ -50,8 +50,12 @@ def health(system: SystemDep) -> OrjsonResponse:
 
 @router.get("/projections", response_model=ProjectionList, responses=problem_responses(401, 403, 503))
 def projections(system: SystemDep, admin: Admin) -> OrjsonResponse:
-    """Each read model's and policy's position in the event feed and how far it lags behind the head."""
-    status = system.queries.projection_status(system.projections + system.followers)
+    """Each read model's and policy's position in the event feed and how far it lags behind the head
+    (the webhook and customer notification outboxes' too)."""
+    outbox = [system.webhooks.outbox] if system.webhooks is not None else []
+    if system.notifications is not None:  # the customer notifications' outbox
+        outbox.append(system.notifications.runner)
+    status = system.queries.projection_status(system.projections + system.followers + outbox)
     stalled = {stall.projection: stall.document() for stall in system.queries.stalls()}
     head = max((s.get("head") or 0 for s in status), default=None)
     return OrjsonResponse({"head": head, "data": [{**s, "stalled": stalled.get(s["name"])} for s in status]})

@@ -221,13 +221,14 @@ def get_order(order_id: OrderIdPath, system: SystemDep, key: OrderReader,
 
 @router.get("/{order_id}/history", response_model=History, responses=problem_responses(401, 403, 404, 503))
 def order_history(order_id: OrderIdPath, system: SystemDep, key: Auditor,
-                  _fresh: Annotated[None, Depends(consistent("order_history"))]) -> OrjsonResponse:
-    """Every event of the order, oldest first, with who caused it and in which request."""
+                  _fresh: Annotated[None, Depends(consistent("order_history", "notifications"))]) -> OrjsonResponse:
+    """Every event of the order, oldest first, with who caused it and in which request; and the
+    messages its customer was sent, each with the position of the event that caused it."""
     uuid = parse_order_id(order_id)
     events = system.queries.history(uuid)
     if not events:
         raise not_found("order", order_id)
-    return OrjsonResponse({"data": events})
+    return OrjsonResponse({"data": events, "notifications": system.notifications.queries.of_order(uuid)})
 
 
 @router.get("/{order_id}/as-of", response_model=OrderOut, responses=problem_responses(401, 403, 404, 422, 503))

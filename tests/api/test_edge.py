@@ -118,7 +118,7 @@ def _routes() -> list[Any]:
 def _command_paths(client) -> list[tuple[str, str]]:
     fill = {"order_id": "01a23e98-0328-76c9-bf99-8b43dec563ad", "shipment_id": "shp_x_1", "return_id": "ret_x_1",
             "location_id": "edge-wh", "key_id": "00000000-0000-0000-0000-000000000000", "sku": "SKU",
-            "channel_id": "edge-channel"}
+            "channel_id": "edge-channel", "endpoint_id": "00000000-0000-0000-0000-000000000000", "delivery_id": "1"}
     return [(method, route.path.format(**fill)) for route in _routes() if isinstance(route, APIRoute)
             for method in route.methods if method in ("POST", "PUT", "PATCH")]
 

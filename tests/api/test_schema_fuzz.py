@@ -43,6 +43,8 @@ shipments = {{ values = {shipments} }}
 returns = {{ values = {returns} }}
 orders = {{ values = {orders} }}
 channels = {{ values = {channels} }}
+endpoints = {{ values = {endpoints} }}
+deliveries = {{ values = {deliveries} }}
 
 # Real resources, half the time, so that commands reach their rules and not only their 404s.
 [parameters."path.shipment_id"]
@@ -59,6 +61,14 @@ probability = 0.5
 
 [parameters."path.channel_id"]
 dictionary = "channels"
+probability = 0.5
+
+[parameters."path.endpoint_id"]
+dictionary = "endpoints"
+probability = 0.5
+
+[parameters."path.delivery_id"]
+dictionary = "deliveries"
 probability = 0.5
 
 # What an order's body may hold depends on more than one field: how many decimals an amount may
@@ -80,6 +90,22 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 include-name = "PUT /channels/{{channel_id}}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
+# A webhook endpoint's URL must lead to a public address (SSRF): whether its host is, or resolves
+# to, a loopback, private or link-local address is the network's answer, not the schema's; such
+# a URL is 422 with a pointer to it. A replay reaches back from no further than the event feed's
+# head at the time of the request (a position beyond it is 422): state, as X-OMS-Min-Position's.
+[[operations]]
+include-name = "POST /webhooks/endpoints"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+
+[[operations]]
+include-name = "PATCH /webhooks/endpoints/{{endpoint_id}}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+
+[[operations]]
+include-name = "POST /webhooks/endpoints/{{endpoint_id}}/replay"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+
 # Reads: X-OMS-Min-Position's valid range is the store's head at the time of the request (a
 # position beyond it is refused, not waited on: docs/reliability.md), and a cursor is only ever
 # one this API issued on an earlier page. Either is 422 otherwise.
@@ -90,6 +116,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 
 
 def _resources(integrator: Api, admin: Api) -> dict[str, list[str]]:
+    # An endpoint, so that the orders below owe it deliveries (nothing is sent: see `fuzzed`).
+    r = admin.post("/webhooks/endpoints", {"url": "https://hooks.example.invalid/oms", "event_types": ["*"]})
+    assert r.status_code == 201, r.text
+    endpoints = [r.json()["id"]]
     shipments, returns, orders = [], [], []
     for _ in range(3):
         order = integrator.confirmed_order(quantity=2, stock=20)
@@ -108,7 +138,9 @@ def _resources(integrator: Api, admin: Api) -> dict[str, list[str]]:
                                                   "webhook_secret": "fuzzing-secret"})
         assert r.status_code in (200, 201), r.text
         channels.append(channel_id)
-    return {"shipments": shipments, "returns": returns, "orders": orders, "channels": channels}
+    deliveries = [d["id"] for d in admin.get(f"/webhooks/deliveries?endpoint_id={endpoints[0]}&limit=10").json()["data"]]
+    return {"shipments": shipments, "returns": returns, "orders": orders, "channels": channels,
+            "endpoints": endpoints, "deliveries": deliveries or [1]}
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +151,10 @@ def fuzzed() -> Iterator[tuple[tuple[str, int], dict[str, str], Api]]:
     with fresh_database_url() as url:
         writer = WriterProcess(environment={"OMS_DATABASE_URL": url})
         writer.start()
+        # webhooks_sender=False: a generated endpoint URL may name any public address, and a
+        # test sends nothing off this machine (the outbox still owes them their deliveries).
         system = build_system(Settings(read_your_writes_timeout=5.0, writer_socket=writer.socket_path,
-                                       auth_failures_allowed=1_000_000), database_url=url)
+                                       auth_failures_allowed=1_000_000, webhooks_sender=False), database_url=url)
         system.start()
         system.geocoder.warm()  # as `oms serve` does at start: no generated request waits for it
         try:
