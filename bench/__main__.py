@@ -259,11 +259,16 @@ def units_in_shipments(url: str, sku: str) -> int:
             "WHERE l.sku = %s AND s.status IN ('ready', 'picked', 'packed')", (sku,)).fetchone()[0]
 
 
+# Outboxes of messages to customers and webhook receivers: they may lag (they yield the CPU to
+# taking orders) and are not waited for; the grown history alone owes them a day of messages.
+OUTBOXES = frozenset({"notifications", "webhook_outbox"})
+
+
 def wait_for_projections(client: Client, timeout: float = 1800) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         status, body = client.request("GET", "/projections")
-        if status == 200 and all(p["lag"] == 0 for p in body["data"]):
+        if status == 200 and all(p["lag"] == 0 for p in body["data"] if p["name"] not in OUTBOXES):
             return
         time.sleep(2)
     raise RuntimeError("projections did not catch up")
