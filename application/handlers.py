@@ -180,13 +180,18 @@ def import_channel_order(uow: UnitOfWork, cmd: commands.ImportChannelOrder,
     ))
     _source_and_claim(uow, order, reference_id, directory)
     if cmd.paid:
-        order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
+        _record_channel_payment(order, cmd)
     problems = list(cmd.problems) + _import_problems(order, cmd, directory)
     if cmd.cancel_reason is not None:
         _release(uow, order.id, order.cancel(cmd.cancel_reason))
     elif problems and order.refusal_to_hold() is None:
         order.put_on_hold(problems[0].reason, "; ".join(p.detail or p.reason for p in problems))
     return order, True
+
+
+def _record_channel_payment(order: Order, cmd: commands.ImportChannelOrder) -> None:
+    """The channel charged the whole order: its transaction (or the order's own id) is the reference."""
+    order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
 
 
 def _import_problems(order: Order, cmd: commands.ImportChannelOrder, directory: Directory) -> list[Hold]:
@@ -210,7 +215,7 @@ def _apply_channel_changes(uow: UnitOfWork, order: Order, cmd: commands.ImportCh
             _release(uow, order.id, order.cancel(cmd.cancel_reason))
         return
     if cmd.paid and order.awaiting_channel_payment:
-        order.record_channel_payment(str(cmd.payment.get("reference") or cmd.external_id), order.total)
+        _record_channel_payment(order, cmd)
     if cmd.update_address and cmd.shipping_address and order.refusal_to_change_address() is None:
         order.change_shipping_address(cmd.shipping_address, cmd.changed_at)
 
